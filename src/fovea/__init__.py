@@ -1,0 +1,89 @@
+"""fovea: deep learning from first principles, in NumPy.
+
+A PyTorch-like API over our own autograd: ``fovea.tensor``, ``fovea.nn``, ``fovea.optim``.
+"""
+
+from __future__ import annotations
+
+from . import backend
+from .autograd import Tensor, enable_grad, is_grad_enabled, no_grad
+from .backend import float32, float64, get_default_dtype, int64, manual_seed, set_default_dtype
+from .ops import (abs, add, amax, amin, argmax, argmin, cat, clamp, clip, concatenate, div,
+                  exp, flatten, log, log_softmax, matmul, max, maximum, mean, min, minimum, mul,
+                  neg, pow, relu, reshape, sigmoid, softmax, sqrt, squeeze, stack, sub, sum,
+                  tanh, transpose, unsqueeze, where)
+
+__version__ = "0.1.0"
+
+bool = backend.bool_  # noqa: A001 - PyTorch's dtype name
+long = int64
+float = float32  # noqa: A001
+double = float64
+
+
+def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
+    """A new tensor holding a copy of ``data`` (Python floats become float32 by default)."""
+    if isinstance(data, Tensor):
+        data = data.data
+    arr = backend.asarray(data, dtype)
+    if arr is data:
+        arr = arr.copy()
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def from_numpy(array) -> Tensor:
+    """A tensor sharing memory with a NumPy array (its dtype kept)."""
+    return Tensor._wrap(backend.xp.asarray(array))
+
+
+def _shape(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        return tuple(size[0])
+    return tuple(size)
+
+
+def _dtype(dtype):
+    return backend.dtype_of(dtype) or get_default_dtype()
+
+
+def zeros(*size, dtype=None, requires_grad=False) -> Tensor:
+    return Tensor(backend.xp.zeros(_shape(size), dtype=_dtype(dtype)), requires_grad)
+
+
+def ones(*size, dtype=None, requires_grad=False) -> Tensor:
+    return Tensor(backend.xp.ones(_shape(size), dtype=_dtype(dtype)), requires_grad)
+
+
+def full(size, fill_value, dtype=None, requires_grad=False) -> Tensor:
+    return Tensor(backend.xp.full(tuple(size), fill_value, dtype=_dtype(dtype)), requires_grad)
+
+
+def zeros_like(t, dtype=None, requires_grad=False) -> Tensor:
+    return zeros(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad=False) -> Tensor:
+    return ones(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def randn(*size, dtype=None, requires_grad=False) -> Tensor:
+    """Standard normal samples from the global generator (``fovea.manual_seed``)."""
+    data = backend.rng().standard_normal(_shape(size), dtype=_dtype(dtype))
+    return Tensor(backend.xp.asarray(data), requires_grad)
+
+
+def rand(*size, dtype=None, requires_grad=False) -> Tensor:
+    """Uniform samples in [0, 1) from the global generator."""
+    data = backend.rng().random(_shape(size), dtype=_dtype(dtype))
+    return Tensor(backend.xp.asarray(data), requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None) -> Tensor:
+    if end is None:
+        start, end = 0, start
+    arr = backend.xp.arange(start, end, step)
+    if dtype is not None:
+        arr = arr.astype(backend.dtype_of(dtype))
+    elif arr.dtype.kind == "f":
+        arr = arr.astype(get_default_dtype())
+    return Tensor(arr)

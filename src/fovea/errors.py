@@ -1,0 +1,21 @@
+"""Exceptions fovea raises on bad input.
+
+Every error a user can cause derives from :class:`FoveaError`, so the command-line tool can
+print its message on one line and exit non-zero without a traceback.
+"""
+
+
+class FoveaError(Exception):
+    """Base class of the errors fovea raises for bad input."""
+
+
+class ShapeError(FoveaError, ValueError):
+    """Arrays whose shapes do not fit the operation; the message names the shapes."""
+
+
+class DataError(FoveaError):
+    """A data file that is missing, truncated, corrupt or fails its checksum; names the file."""
+
+
+class CheckpointError(FoveaError):
+    """A run directory or checkpoint that cannot be read."""

@@ -1,0 +1,25 @@
+"""fovea.nn.functional: torch.nn.functional's names and signatures, over fovea's ops."""
+
+from __future__ import annotations
+
+from ..errors import ShapeError
+from ..ops import (avg_pool2d, conv2d, cross_entropy, linear, log_softmax, max_pool2d, mean,
+                   relu, sigmoid, softmax, sum, tanh)
+
+__all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "relu", "sigmoid", "tanh",
+           "softmax", "log_softmax", "cross_entropy", "mse_loss"]
+
+
+def mse_loss(input, target, reduction: str = "mean"):
+    """Mean squared error: mean((input − target)²) ("sum" and "none" as PyTorch)."""
+    if tuple(input.shape) != tuple(target.shape):
+        raise ShapeError(f"mse_loss: input shape {tuple(input.shape)} and target shape "
+                         f"{tuple(target.shape)} differ")
+    sq = (input - target) ** 2
+    if reduction == "mean":
+        return mean(sq)
+    if reduction == "sum":
+        return sum(sq)
+    if reduction == "none":
+        return sq
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")

@@ -1,0 +1,370 @@
+"""Differentiable operations on Tensors, built from the primitives in this package.
+
+The functions here turn Python numbers and arrays into operands of the right dtype (a Python
+float next to a float32 tensor stays float32) and call the primitive. Importing this package
+also gives ``Tensor`` its operators (``+ - * / @ ** < …``) and methods (``sum``, ``reshape`` …).
+"""
+
+from __future__ import annotations
+
+import builtins
+
+from .. import backend
+from ..autograd import Function, Tensor
+from ..backend import xp
+from .conv import AvgPool2d, Conv2d, MaxPool2d
+from .elementwise import (Abs, Add, Clip, Div, Exp, Log, Maximum, Minimum, Mul, Neg, Pow,
+                          ReLU, Sigmoid, Sqrt, Sub, Tanh, Where)
+from .linalg import Linear, MatMul
+from .reduce import Max, Mean, Min, Sum
+from .shape import Cat, Expand, GetItem, Pad, Permute, Reshape, Stack
+from .softmax import CrossEntropy, LogSoftmax, Softmax
+
+
+def _operand(x, like=None):
+    """x as a Tensor or array of a dtype that fits ``like`` without upcasting it."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (bool, int, float)) and like is not None:
+        dt = like.dtype
+        if dt.kind != "f" and isinstance(x, float):
+            dt = backend.get_default_dtype()
+        return xp.asarray(x, dtype=dt)
+    return backend.asarray(x)
+
+
+def _pair(a, b):
+    """Two operands of one dtype: a float tensor fixes the dtype of numbers and int tensors."""
+    ta = a if isinstance(a, Tensor) else None
+    tb = b if isinstance(b, Tensor) else None
+    a = _operand(a, tb.data if ta is None and tb is not None else None)
+    b = _operand(b, ta.data if tb is None and ta is not None else None)
+    da = a.dtype
+    db = b.dtype
+    if da != db:
+        fa, fb = da.kind == "f", db.kind == "f"
+        if fa and fb:
+            raise TypeError(f"dtype mismatch: {da} and {db}; convert one explicitly "
+                            "(.float() or .double())")
+        if fa or fb:
+            target = da if fa else db
+            a = a if fa else _cast(a, target)
+            b = b if fb else _cast(b, target)
+    return a, b
+
+
+def _cast(x, dtype):
+    return x.to(dtype) if isinstance(x, Tensor) else x.astype(dtype)
+
+
+def _float_operand(a):
+    a = a if isinstance(a, Tensor) else Tensor(a)
+    return a if a.dtype.kind == "f" else a.to(backend.get_default_dtype())
+
+
+# ---- arithmetic -------------------------------------------------------------------------
+def add(a, b):
+    return Add.apply(*_pair(a, b))
+
+
+def sub(a, b):
+    return Sub.apply(*_pair(a, b))
+
+
+def mul(a, b):
+    return Mul.apply(*_pair(a, b))
+
+
+def div(a, b):
+    a, b = _pair(a, b)
+    if a.dtype.kind != "f":
+        a, b = _cast(a, backend.get_default_dtype()), _cast(b, backend.get_default_dtype())
+    return Div.apply(a, b)
+
+
+def pow(a, b):  # noqa: A001 - PyTorch's name
+    a, b = _pair(a, b)
+    return Pow.apply(a, b)
+
+
+def neg(a):
+    return Neg.apply(a)
+
+
+def exp(a):
+    return Exp.apply(_float_operand(a))
+
+
+def log(a):
+    return Log.apply(_float_operand(a))
+
+
+def sqrt(a):
+    return Sqrt.apply(_float_operand(a))
+
+
+def abs(a):  # noqa: A001 - PyTorch's name
+    return Abs.apply(a)
+
+
+def maximum(a, b):
+    return Maximum.apply(*_pair(a, b))
+
+
+def minimum(a, b):
+    return Minimum.apply(*_pair(a, b))
+
+
+def where(condition, a, b):
+    cond = condition.data if isinstance(condition, Tensor) else xp.asarray(condition)
+    a, b = _pair(a, b)
+    return Where.apply(cond.astype(bool, copy=False), a, b)
+
+
+def clip(a, min=None, max=None):  # noqa: A002 - PyTorch's names
+    return Clip.apply(a, min=min, max=max)
+
+
+clamp = clip
+
+
+def relu(x):
+    return ReLU.apply(x)
+
+
+def sigmoid(x):
+    return Sigmoid.apply(_float_operand(x))
+
+
+def tanh(x):
+    return Tanh.apply(_float_operand(x))
+
+
+def matmul(a, b):
+    return MatMul.apply(*_pair(a, b))
+
+
+# ---- reductions -------------------------------------------------------------------------
+def sum(a, dim=None, keepdim=False):  # noqa: A001 - PyTorch's name
+    return Sum.apply(a, dim=dim, keepdim=keepdim)
+
+
+def mean(a, dim=None, keepdim=False):
+    return Mean.apply(_float_operand(a), dim=dim, keepdim=keepdim)
+
+
+def amax(a, dim=None, keepdim=False):
+    return Max.apply(a, dim=dim, keepdim=keepdim)
+
+
+def amin(a, dim=None, keepdim=False):
+    return Min.apply(a, dim=dim, keepdim=keepdim)
+
+
+def argmax(a, dim=None, keepdim=False):
+    data = a.data if isinstance(a, Tensor) else xp.asarray(a)
+    return Tensor._wrap(xp.argmax(data, axis=dim, keepdims=keepdim).astype(backend.int64))
+
+
+def argmin(a, dim=None, keepdim=False):
+    data = a.data if isinstance(a, Tensor) else xp.asarray(a)
+    return Tensor._wrap(xp.argmin(data, axis=dim, keepdims=keepdim).astype(backend.int64))
+
+
+def max(a, dim=None, keepdim=False):  # noqa: A001
+    """max(a) is the largest element; max(a, dim) returns (values, indices) as PyTorch."""
+    if dim is None:
+        return amax(a)
+    return amax(a, dim, keepdim), argmax(a, dim, keepdim)
+
+
+def min(a, dim=None, keepdim=False):  # noqa: A001
+    if dim is None:
+        return amin(a)
+    return amin(a, dim, keepdim), argmin(a, dim, keepdim)
+
+
+# ---- shapes -----------------------------------------------------------------------------
+def _shape_arg(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def reshape(a, *shape):
+    return Reshape.apply(a, shape=_shape_arg(shape))
+
+
+def permute(a, *dims):
+    dims = tuple(d % a.ndim for d in _shape_arg(dims))
+    if sorted(dims) != list(range(a.ndim)):
+        raise ValueError(f"permute dims {dims} are not a permutation of {a.ndim} dimensions")
+    return Permute.apply(a, dims=dims)
+
+
+def transpose(a, dim0, dim1):
+    dims = list(range(a.ndim))
+    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    return Permute.apply(a, dims=tuple(dims))
+
+
+def flatten(a, start_dim=0, end_dim=-1):
+    if a.ndim == 0:
+        return reshape(a, 1)
+    start, end = start_dim % a.ndim, end_dim % a.ndim
+    size = 1
+    for n in a.shape[start:end + 1]:
+        size *= n
+    return reshape(a, a.shape[:start] + (size,) + a.shape[end + 1:])
+
+
+def unsqueeze(a, dim):
+    dim = dim % (a.ndim + 1)
+    return reshape(a, a.shape[:dim] + (1,) + a.shape[dim:])
+
+
+def squeeze(a, dim=None):
+    if dim is None:
+        return reshape(a, tuple(n for n in a.shape if n != 1))
+    dim = dim % a.ndim
+    if a.shape[dim] != 1:
+        return a
+    return reshape(a, a.shape[:dim] + a.shape[dim + 1:])
+
+
+def expand(a, *shape):
+    shape = _shape_arg(shape)
+    lead = len(shape) - a.ndim
+    shape = tuple(a.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
+    return Expand.apply(a, shape=shape)
+
+
+def _index(idx):
+    if isinstance(idx, Tensor):
+        return idx.data
+    if isinstance(idx, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in idx)
+    if isinstance(idx, list):
+        return xp.asarray(idx)
+    return idx
+
+
+def getitem(a, idx):
+    return GetItem.apply(a, idx=_index(idx))
+
+
+def cat(tensors, dim=0):
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    return Cat.apply(*tensors, dim=dim)
+
+
+concatenate = cat
+
+
+def stack(tensors, dim=0):
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    return Stack.apply(*tensors, dim=dim)
+
+
+def pad(a, pad, mode="constant", value=0.0):
+    if mode != "constant":
+        raise NotImplementedError(f"pad mode {mode!r}: only 'constant' is implemented")
+    return Pad.apply(a, pad=tuple(pad), value=value)
+
+
+# ---- neural-network primitives ------------------------------------------------------------
+def softmax(a, dim=-1):
+    return Softmax.apply(_float_operand(a), dim=dim)
+
+
+def log_softmax(a, dim=-1):
+    return LogSoftmax.apply(_float_operand(a), dim=dim)
+
+
+def linear(x, weight, bias=None):
+    return Linear.apply(x, weight, bias)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return Conv2d.apply(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                        groups=groups)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding,
+                           dilation=dilation, ceil_mode=ceil_mode)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    return AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding,
+                           ceil_mode=ceil_mode, count_include_pad=count_include_pad,
+                           divisor_override=divisor_override)
+
+
+def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    t = target.data if isinstance(target, Tensor) else xp.asarray(target)
+    w = weight.data if isinstance(weight, Tensor) else weight
+    return CrossEntropy.apply(logits, t, weight=w, reduction=reduction,
+                              ignore_index=ignore_index, label_smoothing=label_smoothing)
+
+
+# ---- Tensor methods and operators -------------------------------------------------------
+def _compare(op):
+    def method(self, other):
+        other = other.data if isinstance(other, Tensor) else other
+        return Tensor._wrap(op(self.data, other))
+
+    return method
+
+
+def _to(self, dtype):
+    """A copy in ``dtype`` (differentiable between floating dtypes)."""
+    dtype = backend.dtype_of(dtype)
+    if dtype == self.dtype:
+        return self
+    if self.requires_grad and dtype.kind == "f":
+        return _Cast.apply(self, dtype=dtype)
+    return Tensor._wrap(self.data.astype(dtype))
+
+
+class _Cast(Function):
+    """dtype conversion; the gradient is cast back."""
+
+    def forward(self, a, dtype):
+        self.dtype = a.dtype
+        return a.astype(dtype)
+
+    def backward(self, g):
+        return g.astype(self.dtype)
+
+
+def _view(self, *shape):
+    return reshape(self, *shape)
+
+
+_methods = {
+    "__add__": add, "__radd__": lambda s, o: add(o, s),
+    "__sub__": sub, "__rsub__": lambda s, o: sub(o, s),
+    "__mul__": mul, "__rmul__": lambda s, o: mul(o, s),
+    "__truediv__": div, "__rtruediv__": lambda s, o: div(o, s),
+    "__pow__": pow, "__rpow__": lambda s, o: pow(o, s),
+    "__matmul__": matmul, "__rmatmul__": lambda s, o: matmul(o, s),
+    "__neg__": neg, "__abs__": abs, "__getitem__": getitem,
+    "__lt__": _compare(xp.less), "__le__": _compare(xp.less_equal),
+    "__gt__": _compare(xp.greater), "__ge__": _compare(xp.greater_equal),
+    "__eq__": _compare(xp.equal), "__ne__": _compare(xp.not_equal),
+    "add": add, "sub": sub, "mul": mul, "div": div, "pow": pow, "neg": neg, "exp": exp,
+    "log": log, "sqrt": sqrt, "abs": abs, "relu": relu, "sigmoid": sigmoid, "tanh": tanh,
+    "clip": clip, "clamp": clip, "maximum": maximum, "minimum": minimum, "matmul": matmul,
+    "sum": sum, "mean": mean, "max": max, "min": min, "amax": amax, "amin": amin,
+    "argmax": argmax, "argmin": argmin, "reshape": reshape, "view": _view,
+    "permute": permute, "transpose": transpose, "flatten": flatten, "unsqueeze": unsqueeze,
+    "squeeze": squeeze, "expand": expand, "softmax": softmax, "log_softmax": log_softmax,
+    "to": _to, "float": lambda s: _to(s, backend.float32),
+    "double": lambda s: _to(s, backend.float64), "long": lambda s: _to(s, backend.int64),
+}
+for _name, _fn in _methods.items():
+    setattr(Tensor, _name, _fn)
+Tensor.T = property(lambda s: permute(s, tuple(builtins.reversed(range(s.ndim)))))

@@ -1,0 +1,234 @@
+"""Element-wise primitives: arithmetic, exp/log, comparisons' friends, activations.
+
+Each class is one primitive: ``forward`` on arrays and ``backward`` from the output gradient,
+side by side. Binary ops broadcast like NumPy and sum their gradients back to each input's shape.
+"""
+
+from __future__ import annotations
+
+from ..autograd import Function, unbroadcast
+from ..backend import xp
+
+
+class Add(Function):
+    """a + b"""
+
+    def forward(self, a, b):
+        self.shapes = (a.shape, b.shape)
+        return a + b
+
+    def backward(self, g):
+        sa, sb = self.shapes
+        return unbroadcast(g, sa), unbroadcast(g, sb)
+
+
+class Sub(Function):
+    """a - b"""
+
+    def forward(self, a, b):
+        self.shapes = (a.shape, b.shape)
+        return a - b
+
+    def backward(self, g):
+        sa, sb = self.shapes
+        return unbroadcast(g, sa), unbroadcast(-g, sb) if self.needs_grad[1] else None
+
+
+class Mul(Function):
+    """a * b;  d/da = b, d/db = a"""
+
+    def forward(self, a, b):
+        self.a = a if self.needs_grad and self.needs_grad[1] else None
+        self.b = b if self.needs_grad and self.needs_grad[0] else None
+        self.shapes = (a.shape, b.shape)
+        return a * b
+
+    def backward(self, g):
+        sa, sb = self.shapes
+        ga = unbroadcast(g * self.b, sa) if self.needs_grad[0] else None
+        gb = unbroadcast(g * self.a, sb) if self.needs_grad[1] else None
+        return ga, gb
+
+
+class Div(Function):
+    """a / b;  d/da = 1/b, d/db = -a/b²"""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        out = a / b
+        return out
+
+    def backward(self, g):
+        a, b = self.a, self.b
+        ga = unbroadcast(g / b, a.shape) if self.needs_grad[0] else None
+        gb = unbroadcast(-g * a / (b * b), b.shape) if self.needs_grad[1] else None
+        return ga, gb
+
+
+class Pow(Function):
+    """a ** b;  d/da = b·a^(b−1), d/db = a^b·log a"""
+
+    def forward(self, a, b):
+        out = a**b
+        self.a, self.b, self.out = a, b, out
+        return out
+
+    def backward(self, g):
+        a, b = self.a, self.b
+        ga = gb = None
+        if self.needs_grad[0]:
+            ga = unbroadcast(g * b * a ** (b - 1), a.shape)
+        if self.needs_grad[1]:
+            with xp.errstate(divide="ignore", invalid="ignore"):
+                loga = xp.where(a > 0, xp.log(xp.where(a > 0, a, 1)), 0).astype(a.dtype)
+            gb = unbroadcast(g * self.out * loga, b.shape)
+        return ga, gb
+
+
+class Neg(Function):
+    def forward(self, a):
+        return -a
+
+    def backward(self, g):
+        return -g
+
+
+class Exp(Function):
+    """exp(a); d/da = exp(a)"""
+
+    def forward(self, a):
+        self.out = xp.exp(a)
+        return self.out
+
+    def backward(self, g):
+        return g * self.out
+
+
+class Log(Function):
+    """log(a); d/da = 1/a"""
+
+    def forward(self, a):
+        self.a = a
+        return xp.log(a)
+
+    def backward(self, g):
+        return g / self.a
+
+
+class Sqrt(Function):
+    """sqrt(a); d/da = 1/(2·sqrt(a))"""
+
+    def forward(self, a):
+        self.out = xp.sqrt(a)
+        return self.out
+
+    def backward(self, g):
+        return g / (2 * self.out)
+
+
+class Abs(Function):
+    """|a|; d/da = sign(a) (0 at 0, as PyTorch)"""
+
+    def forward(self, a):
+        self.sign = xp.sign(a)
+        return xp.abs(a)
+
+    def backward(self, g):
+        return g * self.sign
+
+
+class Maximum(Function):
+    """max(a, b) element-wise; a tie splits the gradient in half (as PyTorch)."""
+
+    pick = staticmethod(xp.maximum)
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return self.pick(a, b)
+
+    def backward(self, g):
+        a, b = self.a, self.b
+        wins_a = (a > b) if self.pick is xp.maximum else (a < b)
+        tie = a == b
+        share_a = wins_a + 0.5 * tie
+        share_a = share_a.astype(g.dtype)
+        ga = unbroadcast(g * share_a, a.shape) if self.needs_grad[0] else None
+        gb = unbroadcast(g * (1 - share_a), b.shape) if self.needs_grad[1] else None
+        return ga, gb
+
+
+class Minimum(Maximum):
+    """min(a, b) element-wise."""
+
+    pick = staticmethod(xp.minimum)
+
+
+class Where(Function):
+    """where(cond, a, b): a where cond is true, else b."""
+
+    def forward(self, cond, a, b):
+        self.cond = cond
+        self.shapes = (a.shape, b.shape)
+        return xp.where(cond, a, b)
+
+    def backward(self, g):
+        zero = xp.zeros((), dtype=g.dtype)
+        ga = unbroadcast(xp.where(self.cond, g, zero), self.shapes[0]) if self.needs_grad[1] else None
+        gb = unbroadcast(xp.where(self.cond, zero, g), self.shapes[1]) if self.needs_grad[2] else None
+        return None, ga, gb
+
+
+class Clip(Function):
+    """clip(a, min, max); gradient passes where min ≤ a ≤ max."""
+
+    def forward(self, a, min=None, max=None):
+        lo = None if min is None else xp.asarray(min, dtype=a.dtype)
+        hi = None if max is None else xp.asarray(max, dtype=a.dtype)
+        inside = xp.ones(a.shape, dtype=bool)
+        if lo is not None:
+            inside &= a >= lo
+        if hi is not None:
+            inside &= a <= hi
+        self.inside = inside
+        return xp.clip(a, lo, hi)
+
+    def backward(self, g):
+        return xp.where(self.inside, g, xp.zeros((), dtype=g.dtype))
+
+
+class ReLU(Function):
+    """relu(x) = max(0, x); d/dx = 1 where x > 0."""
+
+    def forward(self, x):
+        out = xp.maximum(x, xp.zeros((), dtype=x.dtype))
+        self.out = out
+        return out
+
+    def backward(self, g):
+        return xp.where(self.out > 0, g, xp.zeros((), dtype=g.dtype))
+
+
+class Sigmoid(Function):
+    """σ(x) = 1 / (1 + e^(−x));  σ'(x) = σ(x)(1 − σ(x)). Stable for any |x|."""
+
+    def forward(self, x):
+        e = xp.exp(-xp.abs(x))
+        one = xp.ones((), dtype=x.dtype)
+        out = xp.where(x >= 0, one / (one + e), e / (one + e))
+        self.out = out
+        return out
+
+    def backward(self, g):
+        s = self.out
+        return g * s * (1 - s)
+
+
+class Tanh(Function):
+    """tanh(x);  d/dx = 1 − tanh²(x)."""
+
+    def forward(self, x):
+        self.out = xp.tanh(x)
+        return self.out
+
+    def backward(self, g):
+        return g * (1 - self.out * self.out)

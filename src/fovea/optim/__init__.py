@@ -1,0 +1,7 @@
+"""fovea.optim: optimizers with PyTorch's names and update rules."""
+
+from .adam import Adam
+from .optimizer import Optimizer
+from .sgd import SGD
+
+__all__ = ["Optimizer", "SGD", "Adam"]

@@ -1,0 +1,60 @@
+"""Adam (Kingma & Ba) with optional AMSGrad, as PyTorch implements it."""
+
+from __future__ import annotations
+
+import math
+
+from ..backend import xp
+from .optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    """PyTorch's update rule:
+
+        g = ∇ + λ·θ;  m ← β₁m + (1 − β₁)g;  v ← β₂v + (1 − β₂)g²
+        θ ← θ − (η / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False):
+        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"invalid betas {betas}")
+        if eps < 0 or weight_decay < 0:
+            raise ValueError(f"invalid eps {eps} or weight_decay {weight_decay}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize))
+
+    def step(self) -> None:
+        for group in self.param_groups:
+            lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+            wd, amsgrad = group["weight_decay"], group["amsgrad"]
+            for p, grad in self._params_with_grad(group):
+                dt = p.data.dtype.type
+                g = -grad if group["maximize"] else grad
+                if wd:
+                    g = g + dt(wd) * p.data
+                state = self.state.setdefault(id(p), {})
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = xp.zeros_like(p.data)
+                    state["exp_avg_sq"] = xp.zeros_like(p.data)
+                    if amsgrad:
+                        state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+                state["step"] += 1
+                t = state["step"]
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                m *= dt(b1)
+                m += dt(1 - b1) * g
+                v *= dt(b2)
+                v += dt(1 - b2) * (g * g)
+                if amsgrad:
+                    vmax = state["max_exp_avg_sq"]
+                    xp.maximum(vmax, v, out=vmax)
+                    v = vmax
+                bias1 = 1 - b1**t
+                bias2_sqrt = math.sqrt(1 - b2**t)
+                denom = xp.sqrt(v)
+                denom /= dt(bias2_sqrt)
+                denom += dt(eps)
+                p.data -= dt(lr / bias1) * (m / denom)

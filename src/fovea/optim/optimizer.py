@@ -1,0 +1,93 @@
+"""The Optimizer base: parameter groups, per-parameter state, zero_grad, state_dict."""
+
+from __future__ import annotations
+
+import copy
+
+from ..autograd import Tensor
+from ..backend import xp
+
+
+class Optimizer:
+    """Holds ``param_groups`` (dicts of hyper-parameters with a "params" list) and ``state``
+    (per-parameter arrays such as momentum buffers), as PyTorch's optimizers do."""
+
+    def __init__(self, params, defaults: dict):
+        self.defaults = dict(defaults)
+        params = list(params)
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        self.param_groups = []
+        for g in groups:
+            g = dict(g)
+            g["params"] = list(g["params"])
+            for key, value in self.defaults.items():
+                g.setdefault(key, value)
+            self._check(g)
+            self.param_groups.append(g)
+        self.state = {}
+
+    def _check(self, group: dict) -> None:
+        if group.get("lr", 0) < 0:
+            raise ValueError(f"invalid learning rate {group['lr']}")
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none or p.grad is None:
+                    p.grad = None
+                else:
+                    p.grad = Tensor._wrap(xp.zeros_like(p.grad.data))
+
+    def step(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _params_with_grad(self, group):
+        for p in group["params"]:
+            if p.grad is not None:
+                yield p, p.grad.data
+
+    def state_dict(self) -> dict:
+        """{"state": {index: {name: Tensor or number}}, "param_groups": [...]} where each
+        group lists its parameters by index, as PyTorch."""
+        index = {}
+        groups = []
+        for g in self.param_groups:
+            ids = []
+            for p in g["params"]:
+                index.setdefault(id(p), len(index))
+                ids.append(index[id(p)])
+            groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": ids})
+        state = {}
+        for g in self.param_groups:
+            for p in g["params"]:
+                s = self.state.get(id(p))
+                if s:
+                    state[index[id(p)]] = {
+                        k: Tensor._wrap(v.copy()) if hasattr(v, "shape") else v
+                        for k, v in s.items()
+                    }
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups) or any(
+            len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)
+        ):
+            raise ValueError("optimizer state_dict does not match this optimizer's parameters")
+        by_index = {}
+        for saved, own in zip(groups, self.param_groups):
+            for i, p in zip(saved["params"], own["params"]):
+                by_index[i] = p
+            for k, v in saved.items():
+                if k != "params":
+                    own[k] = copy.deepcopy(v)
+        self.state = {}
+        for i, s in state_dict["state"].items():
+            p = by_index[int(i)]
+            self.state[id(p)] = {
+                k: (xp.array(v.data if isinstance(v, Tensor) else v, dtype=p.dtype)
+                    if hasattr(v, "shape") and getattr(v, "ndim", 0) > 0 else v)
+                for k, v in s.items()
+            }
