@@ -5,7 +5,7 @@ A PyTorch-like API over our own autograd: ``fovea.tensor``, ``fovea.nn``, ``fove
 
 from __future__ import annotations
 
-from . import backend
+from . import backend, nn, optim
 from .autograd import Tensor, enable_grad, is_grad_enabled, no_grad
 from .backend import float32, float64, get_default_dtype, int64, manual_seed, set_default_dtype
 from .ops import (abs, add, amax, amin, argmax, argmin, cat, clamp, clip, concatenate, div,

@@ -8,6 +8,7 @@ also gives ``Tensor`` its operators (``+ - * / @ ** < …``) and methods (``sum`
 from __future__ import annotations
 
 import builtins
+import numbers
 
 from .. import backend
 from ..autograd import Function, Tensor
@@ -25,9 +26,11 @@ def _operand(x, like=None):
     """x as a Tensor or array of a dtype that fits ``like`` without upcasting it."""
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, (bool, int, float)) and like is not None:
+    # Python and NumPy scalars alike take the tensor's dtype (as in PyTorch): np.float32(2)
+    # next to a float64 tensor is a number, not a float32 operand
+    if isinstance(x, (bool, numbers.Number)) and like is not None:
         dt = like.dtype
-        if dt.kind != "f" and isinstance(x, float):
+        if dt.kind != "f" and not isinstance(x, numbers.Integral):
             dt = backend.get_default_dtype()
         return xp.asarray(x, dtype=dt)
     return backend.asarray(x)

@@ -1,11 +1,14 @@
 """Convolution (a CNN's correlation) and pooling over (N, C, H, W) tensors.
 
-The correlation core works channels-last: (N, C, H, W) arrays are viewed as (N, H, W, C), the
-image patches are gathered into a matrix whose rows are output pixels and whose columns run
-over (kh, kw, c) — contiguous runs of C — and one GEMM with the weights does the rest. The
-output is produced as an (N, H, W, C) array and handed back as its (N, C, H, W) transposed
-view, so the next layer reads it channels-last again without a copy (PyTorch's
-``channels_last`` memory format). Pooling works on strided slices, one per kernel offset.
+The correlation core works *batch-last*: an (N, C, H, W) array is viewed as (C, H, W, N), so
+that every copy it makes moves contiguous runs of N (or OW·N) floats instead of runs of C.
+Patches are gathered into a matrix whose rows run over (c, kh, kw) — the order of a PyTorch
+weight (O, C, KH, KW), so the weight needs no reshuffling — and whose columns are output
+pixels (oh, ow, n); one GEMM with the weights does the rest. The output is produced as a
+(O, OH, OW, N) array and handed back as its (N, O, OH, OW) transposed view: the next layer
+(ReLU, pooling, the next convolution) reads it batch-last again without a copy, and a
+Flatten of it is a free reshape. Pooling works on strided slices, one per kernel offset,
+which for this layout are long contiguous runs.
 """
 
 from __future__ import annotations
@@ -32,43 +35,44 @@ def out_size(size, k, stride, pad, dil):
     return (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
 
 
-def windows(xpad, kh, kw, oh, ow, stride, dilation):
-    """A strided (N, OH, OW, KH, KW, C) view of the padded channels-last image: no copy."""
-    sn, sh, sw, sc = xpad.strides
-    (st_h, st_w), (d_h, d_w) = stride, dilation
-    return as_strided(
-        xpad,
-        shape=(xpad.shape[0], oh, ow, kh, kw, xpad.shape[3]),
-        strides=(sn, sh * st_h, sw * st_w, sh * d_h, sw * d_w, sc),
-        writeable=False,
-    )
+def to_batch_last(x, ph=0, pw=0, value=0.0):
+    """(N, C, H, W) → a C-contiguous (C, H + 2·ph, W + 2·pw, N) array, padded with ``value``.
 
-
-def pad_channels_last(x_nhwc, ph, pw, value=0.0):
-    """Zero-pad (N, H, W, C) on H and W into a fresh C-contiguous array."""
+    Free (a view) when x is already the transposed view of such an array and needs no padding.
+    """
+    xb = x.transpose(1, 2, 3, 0)
     if not ph and not pw:
-        return x_nhwc
-    n, h, w, c = x_nhwc.shape
-    out = xp.empty((n, h + 2 * ph, w + 2 * pw, c), dtype=x_nhwc.dtype)
-    if value == 0:
-        out[:, :ph] = 0
-        out[:, h + ph:] = 0
-        out[:, ph:h + ph, :pw] = 0
-        out[:, ph:h + ph, w + pw:] = 0
-    else:
-        out.fill(value)
-    out[:, ph:h + ph, pw:w + pw] = x_nhwc
+        return xp.ascontiguousarray(xb)
+    c, h, w, n = xb.shape
+    out = xp.empty((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
+    out[:, :ph] = value
+    out[:, h + ph:] = value
+    out[:, ph:h + ph, :pw] = value
+    out[:, ph:h + ph, w + pw:] = value
+    out[:, ph:h + ph, pw:w + pw] = xb
     return out
 
 
-def col2im_add(dxpad, dcols6, stride, dilation):
-    """Scatter-add patch gradients (N, OH, OW, KH, KW, C) back onto the padded image."""
-    _, oh, ow, kh, kw, _ = dcols6.shape
+def patches(xpad, kh, kw, oh, ow, stride, dilation):
+    """The patch matrix of a padded batch-last image: (C·KH·KW, OH·OW·N), rows (c, kh, kw)."""
+    sc, sh, sw, sn = xpad.strides
+    (st_h, st_w), (d_h, d_w) = stride, dilation
+    c, n = xpad.shape[0], xpad.shape[3]
+    view = as_strided(xpad, shape=(c, kh, kw, oh, ow, n),
+                      strides=(sc, sh * d_h, sw * d_w, sh * st_h, sw * st_w, sn),
+                      writeable=False)
+    return xp.ascontiguousarray(view).reshape(c * kh * kw, oh * ow * n)
+
+
+def add_patches(dxpad, dcols6, stride, dilation):
+    """Scatter-add patch gradients (C, KH, KW, OH, OW, N) back onto the padded image: the
+    adjoint of :func:`patches` (col2im), one strided add per kernel offset."""
+    _, kh, kw, oh, ow, _ = dcols6.shape
     (st_h, st_w), (d_h, d_w) = stride, dilation
     for i in range(kh):
         for j in range(kw):
             dxpad[:, i * d_h:i * d_h + st_h * (oh - 1) + 1:st_h,
-                  j * d_w:j * d_w + st_w * (ow - 1) + 1:st_w] += dcols6[:, :, :, i, j]
+                  j * d_w:j * d_w + st_w * (ow - 1) + 1:st_w] += dcols6[:, i, j]
 
 
 class Conv2d(Function):
@@ -76,7 +80,8 @@ class Conv2d(Function):
     (what PyTorch and the CNN literature call convolution), with stride, zero padding,
     dilation and groups.
 
-    Backward: dW = patchesᵀ·g, db = Σ g, dx = col2im(g·Wᵀ).
+    As matrices (batch-last): out = W·P + b with P the patch matrix; backward:
+    dW = g·Pᵀ, db = Σ g, dx = col2im(Wᵀ·g).
     """
 
     def forward(self, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -100,57 +105,61 @@ class Conv2d(Function):
                 f"conv2d: input {x.shape} is smaller than the kernel {weight.shape[2:]} "
                 f"(padding {padding}, dilation {dilation})"
             )
-        xpad = pad_channels_last(x.transpose(0, 2, 3, 1), *padding)
-        m = n * oh * ow
+        xpad = to_batch_last(x, *padding)
+        cols = patches(xpad, kh, kw, oh, ow, stride, dilation)
+        k = cg * kh * kw
         og = o // groups
-        win = windows(xpad, kh, kw, oh, ow, stride, dilation)
-        # weights as (groups, KH·KW·Cg, Og) to match the patch columns' (kh, kw, c) order
-        wmat = weight.reshape(groups, og, cg, kh, kw).transpose(0, 3, 4, 2, 1)
-        wmat = wmat.reshape(groups, kh * kw * cg, og)
-        out = xp.empty((m, o), dtype=x.dtype)
-        cols = []
-        for gi in range(groups):
-            wg = win if groups == 1 else win[..., gi * cg:(gi + 1) * cg]
-            col = wg.reshape(m, kh * kw * cg)
-            if groups == 1:
-                xp.matmul(col, wmat[0], out=out)
-            else:
-                out[:, gi * og:(gi + 1) * og] = col @ wmat[gi]
-            cols.append(col)
+        w2 = weight.reshape(o, k)
+        if groups == 1:
+            out = w2 @ cols
+        else:
+            out = xp.empty((o, cols.shape[1]), dtype=x.dtype)
+            for gi in range(groups):
+                xp.matmul(w2[gi * og:(gi + 1) * og], cols[gi * k:(gi + 1) * k],
+                          out=out[gi * og:(gi + 1) * og])
         if bias is not None:
-            out += bias
+            out += bias[:, None]
         need = self.needs_grad
         if need:
             self.geom = (x.shape, xpad.shape, kh, kw, oh, ow, stride, padding, dilation, groups)
             self.cols = cols if need[1] else None
-            self.wmat = wmat if need[0] else None
-        return out.reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
+            self.w2 = w2 if need[0] else None
+        return out.reshape(o, oh, ow, n).transpose(3, 0, 1, 2)
 
     def backward(self, g):
         xshape, pshape, kh, kw, oh, ow, stride, padding, dilation, groups = self.geom
         n, c, h, w = xshape
         o = g.shape[1]
         og, cg = o // groups, c // groups
-        g2 = xp.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(-1, o)
+        k = cg * kh * kw
+        g2 = xp.ascontiguousarray(g.transpose(1, 2, 3, 0)).reshape(o, -1)
         need = self.needs_grad
         gx = gw = gb = None
         if len(need) > 2 and need[2]:
-            gb = g2.sum(axis=0)
+            gb = g2.sum(axis=1)
         if need[1]:
-            gw = xp.empty((groups, kh * kw * cg, og), dtype=g.dtype)
-            for gi, col in enumerate(self.cols):
-                gg = g2 if groups == 1 else g2[:, gi * og:(gi + 1) * og]
-                xp.matmul(col.T, gg, out=gw[gi])
-            gw = gw.reshape(groups, kh, kw, cg, og).transpose(0, 4, 3, 1, 2).reshape(o, cg, kh, kw)
+            cols = self.cols
+            if groups == 1:
+                gw = g2 @ cols.T
+            else:
+                gw = xp.empty((o, k), dtype=g.dtype)
+                for gi in range(groups):
+                    xp.matmul(g2[gi * og:(gi + 1) * og], cols[gi * k:(gi + 1) * k].T,
+                              out=gw[gi * og:(gi + 1) * og])
+            gw = gw.reshape(o, cg, kh, kw)
         if need[0]:
+            w2 = self.w2
+            if groups == 1:
+                dcols = w2.T @ g2
+            else:
+                dcols = xp.empty((c * kh * kw, g2.shape[1]), dtype=g.dtype)
+                for gi in range(groups):
+                    xp.matmul(w2[gi * og:(gi + 1) * og].T, g2[gi * og:(gi + 1) * og],
+                              out=dcols[gi * k:(gi + 1) * k])
             dxpad = xp.zeros(pshape, dtype=g.dtype)
-            for gi in range(groups):
-                gg = g2 if groups == 1 else g2[:, gi * og:(gi + 1) * og]
-                dcols = (gg @ self.wmat[gi].T).reshape(n, oh, ow, kh, kw, cg)
-                target = dxpad if groups == 1 else dxpad[..., gi * cg:(gi + 1) * cg]
-                col2im_add(target, dcols, stride, dilation)
+            add_patches(dxpad, dcols.reshape(c, kh, kw, oh, ow, n), stride, dilation)
             ph, pw = padding
-            gx = dxpad[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2)
+            gx = dxpad[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
         return gx, gw, gb
 
 
@@ -172,10 +181,14 @@ def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, name):
 
 
 def _pad_hw(x, p, value):
+    """x padded on its last two axes with ``value``, in x's own memory layout."""
     if not p[0] and not p[1]:
         return x
     h, w = x.shape[-2:]
-    out = xp.full(x.shape[:-2] + (h + 2 * p[0], w + 2 * p[1]), value, dtype=x.dtype)
+    shape = x.shape[:-2] + (h + 2 * p[0], w + 2 * p[1])
+    order = sorted(range(x.ndim), key=lambda i: -x.strides[i])  # axes, outermost first
+    out = xp.full(tuple(shape[i] for i in order), value, dtype=x.dtype)
+    out = out.transpose(tuple(order.index(i) for i in range(x.ndim)))
     out[..., p[0]:p[0] + h, p[1]:p[1] + w] = x
     return out
 
@@ -190,46 +203,47 @@ def _offsets(k, s, d, oh, ow):
 
 class MaxPool2d(Function):
     """out = max over each window (padding counts as −∞). The gradient goes to the first
-    maximal element of each window, as in PyTorch."""
+    maximal element of each window in row-major order, as in PyTorch.
+
+    Forward is a running ``maximum`` over one strided slice per kernel tap; backward finds,
+    tap by tap, the windows whose maximum that tap holds and has not yet been claimed.
+    """
 
     def forward(self, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
         k, s, p, d, oh, ow = _pool_geometry(x, kernel_size, stride, padding, dilation,
                                             ceil_mode, "max_pool2d")
         xpad = _pad_hw(x, p, -xp.inf)
-        out = None
-        arg = None
-        need = bool(self.needs_grad)
-        for t, sl in enumerate(_offsets(k, s, d, oh, ow)):
-            tap = xpad[sl]
-            if out is None:
-                out = tap.copy(order="K")
-                if need:
-                    arg = xp.zeros(out.shape, dtype=xp.uint8 if k[0] * k[1] < 256 else xp.int32)
-                continue
-            if need:
-                better = tap > out
-                xp.copyto(arg, t, where=better)
-                xp.copyto(out, tap, where=better)
-            else:
-                xp.maximum(out, tap, out=out)
-        if need:
-            self.geom = (x.shape, xpad.shape, k, s, p, d, oh, ow)
-            self.arg = arg
-            self.like = xpad
+        taps = _offsets(k, s, d, oh, ow)
+        out = xp.maximum(xpad[next(taps)], xpad[next(taps)]) if k[0] * k[1] > 1 \
+            else xpad[next(taps)].copy(order="K")
+        for sl in taps:
+            xp.maximum(out, xpad[sl], out=out)
+        if self.needs_grad:
+            self.geom = (x.shape, k, s, p, d, oh, ow)
+            self.xpad, self.out = xpad, out
         return out
 
     def backward(self, g):
-        xshape, pshape, k, s, p, d, oh, ow = self.geom
-        dx = xp.zeros_like(self.like, dtype=g.dtype)
-        zero = xp.zeros((), dtype=g.dtype)
-        arg = self.arg
+        xshape, k, s, p, d, oh, ow = self.geom
+        xpad, out = self.xpad, self.out
+        tiles = all(s[i] == k[i] and d[i] == 1 and k[i] * (oh, ow)[i] == xpad.shape[-2 + i]
+                    for i in range(2))
         overlap = s[0] < d[0] * (k[0] - 1) + 1 or s[1] < d[1] * (k[1] - 1) + 1
+        dx = xp.empty_like(xpad, dtype=g.dtype) if tiles else xp.zeros_like(xpad, dtype=g.dtype)
+        free = None  # windows whose maximum no earlier tap has claimed
+        n_taps = k[0] * k[1]
         for t, sl in enumerate(_offsets(k, s, d, oh, ow)):
-            hit = arg == t
-            if overlap:
-                dx[sl] += xp.where(hit, g, zero)
+            hit = xpad[sl] == out
+            if free is None:
+                free = ~hit
             else:
-                xp.copyto(dx[sl], g, where=hit)
+                hit &= free
+                if t < n_taps - 1:
+                    free &= ~hit
+            if overlap:
+                dx[sl] += g * hit
+            else:
+                xp.multiply(g, hit, out=dx[sl])
         h, w = xshape[-2:]
         return dx[..., p[0]:p[0] + h, p[1]:p[1] + w]
 

@@ -193,7 +193,7 @@ class Clip(Function):
         return xp.clip(a, lo, hi)
 
     def backward(self, g):
-        return xp.where(self.inside, g, xp.zeros((), dtype=g.dtype))
+        return g * self.inside
 
 
 class ReLU(Function):
@@ -205,7 +205,7 @@ class ReLU(Function):
         return out
 
     def backward(self, g):
-        return xp.where(self.out > 0, g, xp.zeros((), dtype=g.dtype))
+        return g * (self.out > 0)  # a product with the mask: several times faster than where
 
 
 class Sigmoid(Function):

@@ -53,6 +53,7 @@ class Linear(Function):
             )
         self.x_shape = x.shape
         x2 = x.reshape(-1, x.shape[-1])
+        self.x_column_major = not x2.flags.c_contiguous and x2.flags.f_contiguous
         if self.needs_grad and self.needs_grad[1]:
             self.x2 = x2
         if self.needs_grad and self.needs_grad[0]:
@@ -64,7 +65,16 @@ class Linear(Function):
 
     def backward(self, g):
         g2 = g.reshape(-1, g.shape[-1])
-        gx = (g2 @ self.weight).reshape(self.x_shape) if self.needs_grad[0] else None
+        gx = None
+        if self.needs_grad[0]:
+            # give dx the input's memory layout: a column-major input (a Flatten of a
+            # batch-last convolution) gets a column-major gradient, so the layers below
+            # keep reading contiguous runs
+            if self.x_column_major:
+                gx = (self.weight.T @ g2.T).T
+            else:
+                gx = g2 @ self.weight
+            gx = gx.reshape(self.x_shape)
         gw = g2.T @ self.x2 if self.needs_grad[1] else None
         gb = g2.sum(axis=0) if len(self.needs_grad) > 2 and self.needs_grad[2] else None
         return gx, gw, gb

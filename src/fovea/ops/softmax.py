@@ -62,6 +62,10 @@ class CrossEntropy(Function):
         n, c = logits.shape
         logp = _log_softmax(logits, 1)
         dtype = logits.dtype
+        if weight is not None:  # a float64 weight must not upcast float32 losses
+            weight = xp.asarray(weight).astype(dtype, copy=False)
+            if weight.shape != (c,):
+                raise ShapeError(f"class weight must have shape ({c},), got {weight.shape}")
         if target.dtype.kind == "f":  # class probabilities
             if target.shape != logits.shape:
                 raise ShapeError(
