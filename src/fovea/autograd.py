@@ -9,6 +9,7 @@ gradient from all its uses, and frees every function's saved arrays as soon as i
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 
 from . import backend
@@ -37,6 +38,10 @@ class _GradMode(contextlib.ContextDecorator):
     def __exit__(self, *exc):
         _set_grad_enabled(self.prev)
         return False
+
+    def _recreate_cm(self):
+        # a fresh instance per decorated call: recursion (or threads) must not share ``prev``
+        return type(self)()
 
 
 class no_grad(_GradMode):
@@ -305,7 +310,8 @@ def _run_backward(root: Tensor, seed) -> None:
         ctx = node._ctx
         if ctx is None or node._retain:
             gt = node.grad
-            node.grad = Tensor._wrap(g if gt is None else gt.data + g)
+            # a leaf owns its gradient: g may be shared with other inputs or read-only
+            node.grad = Tensor._wrap(g.copy() if gt is None else gt.data + g)
             if ctx is None:
                 continue
         needs = ctx.needs_grad
@@ -356,7 +362,9 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     tensors = []
     for x in inputs:
         if isinstance(x, Tensor) and backend.is_floating(x.dtype):
-            tensors.append(Tensor(x.data.astype(backend.float64), requires_grad=x.requires_grad))
+            # a C-contiguous copy, so that perturbing its flat view perturbs the input
+            data = xp.array(x.data, dtype=backend.float64, order="C", copy=True)
+            tensors.append(Tensor(data, requires_grad=x.requires_grad))
         else:
             tensors.append(x)
     with enable_grad():
@@ -390,6 +398,8 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
             a = float(analytic.reshape(-1)[j])
             err = abs(a - numeric)
             excess = err - (atol + rtol * abs(numeric))
+            if math.isnan(excess):  # NaN in either gradient is a failure
+                excess = float("inf")
             if excess > worst["excess"]:
                 idx = tuple(int(k) for k in xp.unravel_index(j, t.shape))
                 worst.update(input=i, index=idx, analytic=a, numeric=numeric, abs_err=err,

@@ -90,3 +90,14 @@ def get_rng_state() -> dict:
 
 def set_rng_state(state: dict) -> None:
     _rng.bit_generator.state = state
+
+
+def flush_denormals(arr):
+    """Set entries below the smallest normal float (denormals) to zero, in place.
+
+    exp of a large negative number lands there (softmax of a confident prediction); fed into
+    a GEMM, denormal operands make the CPU's float path an order of magnitude slower.
+    """
+    tiny = np.finfo(arr.dtype).tiny
+    arr[np.abs(arr) < tiny] = 0
+    return arr

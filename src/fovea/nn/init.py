@@ -89,13 +89,17 @@ def _fan(tensor, mode):
 
 def kaiming_uniform_(tensor, a: float = 0.0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu"):
-    """U(−b, b) with b = gain·√(3 / fan) (He et al.)."""
+    """U(−b, b) with b = gain·√(3 / fan) (He et al.). A no-op on an empty tensor."""
+    if tensor.numel() == 0:
+        return tensor
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / _fan(tensor, mode))
     return uniform_(tensor, -bound, bound)
 
 
 def kaiming_normal_(tensor, a: float = 0.0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu"):
-    """N(0, std²) with std = gain / √fan (He et al.)."""
+    """N(0, std²) with std = gain / √fan (He et al.). A no-op on an empty tensor."""
+    if tensor.numel() == 0:
+        return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     return normal_(tensor, 0.0, std)

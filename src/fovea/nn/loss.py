@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..autograd import Tensor
 from . import functional as F
 from .module import Module
 
@@ -13,7 +14,9 @@ class CrossEntropyLoss(Module):
     def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean",
                  label_smoothing: float = 0.0):
         super().__init__()
-        self.weight, self.ignore_index = weight, ignore_index
+        # a buffer, as in PyTorch: state_dict holds "weight" and .to(dtype) converts it
+        self.register_buffer("weight", None if weight is None else Tensor(weight))
+        self.ignore_index = ignore_index
         self.reduction, self.label_smoothing = reduction, label_smoothing
 
     def forward(self, input, target):

@@ -26,6 +26,11 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+def _as_tensor(value):
+    """A buffer value as a Tensor (arrays are wrapped; None stays None)."""
+    return value if value is None or isinstance(value, Tensor) else Tensor(value)
+
+
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
@@ -43,17 +48,21 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise AttributeError("call Module.__init__() before assigning attributes")
-        for store in (self._parameters, self._modules, self._buffers):
-            store.pop(name, None)
         if isinstance(value, Parameter):
-            self._parameters[name] = value
+            store = self._parameters
         elif isinstance(value, Module):
-            self._modules[name] = value
+            store = self._modules
         elif name in self.__dict__.get("_buffer_names", ()):
-            self._buffers[name] = value
+            store, value = self._buffers, _as_tensor(value)
         else:
+            store = None
+        for other in (self._parameters, self._modules, self._buffers):
+            if other is not store:
+                other.pop(name, None)
+        if store is None:
             object.__setattr__(self, name, value)
             return
+        store[name] = value  # a name assigned again keeps its place (and state_dict order)
         self.__dict__.pop(name, None)
 
     def __getattr__(self, name):
@@ -80,20 +89,24 @@ class Module:
         """A non-learnable state tensor saved in state_dict (e.g. running statistics)."""
         self.__dict__.setdefault("_buffer_names", set()).add(name)
         self.__dict__.pop(name, None)
-        self._buffers[name] = tensor
-        if not persistent:
+        self._buffers[name] = _as_tensor(tensor)
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
             self._non_persistent.add(name)
 
     def add_module(self, name: str, module) -> None:
         self._modules[name] = module
 
     # ---- traversal -----------------------------------------------------------------------
-    def named_modules(self, prefix: str = ""):
+    def named_modules(self, prefix: str = "", remove_duplicate: bool = True):
+        """(name, module) pairs, pre-order from self; a module reached twice is yielded once
+        unless ``remove_duplicate`` is False (as state_dict needs for shared modules)."""
         seen = set()
         stack = [(prefix, self)]
         while stack:
             name, mod = stack.pop()
-            if mod is None or id(mod) in seen:
+            if mod is None or (remove_duplicate and id(mod) in seen):
                 continue
             seen.add(id(mod))
             yield name, mod
@@ -164,8 +177,10 @@ class Module:
                 p.grad = Tensor._wrap(xp.zeros_like(p.grad.data))
 
     def apply(self, fn):
-        for m in list(self.modules())[::-1]:
-            fn(m)
+        """Call ``fn`` on every submodule, children before their parent (PyTorch's order)."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
         return self
 
     def to(self, dtype):
@@ -184,10 +199,10 @@ class Module:
         return self.to(xp.float32)
 
     # ---- state ----------------------------------------------------------------------------
-    def state_dict(self) -> "OrderedDict[str, Tensor]":
+    def state_dict(self) -> OrderedDict[str, Tensor]:
         """Parameters and persistent buffers by PyTorch's dotted names (sharing memory)."""
         out = OrderedDict()
-        for mname, mod in self.named_modules():
+        for mname, mod in self.named_modules(remove_duplicate=False):
             for pname, p in mod._parameters.items():
                 if p is not None:
                     out[f"{mname}.{pname}" if mname else pname] = p.detach()
@@ -203,7 +218,7 @@ class Module:
         raises ShapeError naming the key. Values may be Tensors or arrays.
         """
         own = {}
-        for mname, mod in self.named_modules():
+        for mname, mod in self.named_modules(remove_duplicate=False):
             for store in (mod._parameters, mod._buffers):
                 for name, t in store.items():
                     if t is not None and not (store is mod._buffers
@@ -215,7 +230,8 @@ class Module:
             raise KeyError(
                 f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
             )
-        for key, target in own.items():
+        arrays = {}
+        for key, target in own.items():  # check every shape before changing anything
             if key not in state_dict:
                 continue
             value = state_dict[key]
@@ -225,6 +241,9 @@ class Module:
                     f"load_state_dict: {key} has shape {tuple(arr.shape)} in the state dict "
                     f"but {tuple(target.shape)} in the model"
                 )
+            arrays[key] = arr
+        for key, arr in arrays.items():
+            target = own[key]
             target.data = xp.array(arr, dtype=target.dtype, copy=True)
         return IncompatibleKeys(missing, unexpected)
 
@@ -267,10 +286,9 @@ class Sequential(Module):
         return x
 
     def __getitem__(self, i):
-        mods = list(self._modules.values())
-        if isinstance(i, slice):
-            return Sequential(*mods[i])
-        return mods[i]
+        if isinstance(i, slice):  # keeps the names, as PyTorch: model[2:] has "2.weight"
+            return Sequential(OrderedDict(list(self._modules.items())[i]))
+        return list(self._modules.values())[i]
 
     def __len__(self) -> int:
         return len(self._modules)

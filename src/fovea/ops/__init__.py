@@ -174,17 +174,32 @@ def argmin(a, dim=None, keepdim=False):
     return Tensor._wrap(xp.argmin(data, axis=dim, keepdims=keepdim).astype(backend.int64))
 
 
+def _pick(a, index, dim, keepdim):
+    """(values, indices) of an arg-reduction ``index`` (dims kept) along dim, differentiably:
+    the gradient goes to the indexed element only, as PyTorch's max(a, dim) / min(a, dim)."""
+    if a.ndim == 0:
+        return reshape(a, ()), index
+    dim = dim % a.ndim
+    idx = tuple(index.data if i == dim else xp.arange(n).reshape((n,) + (1,) * (a.ndim - 1 - i))
+                for i, n in enumerate(a.shape))
+    values = getitem(a, idx)
+    if keepdim:
+        return values, index
+    return squeeze(values, dim), squeeze(index, dim)
+
+
 def max(a, dim=None, keepdim=False):  # noqa: A001
-    """max(a) is the largest element; max(a, dim) returns (values, indices) as PyTorch."""
+    """max(a) is the largest element; max(a, dim) returns (values, indices) as PyTorch (ties
+    share max(a)'s gradient; max(a, dim) gives it to the returned index)."""
     if dim is None:
         return amax(a)
-    return amax(a, dim, keepdim), argmax(a, dim, keepdim)
+    return _pick(a, argmax(a, dim, keepdim=True), dim, keepdim)
 
 
 def min(a, dim=None, keepdim=False):  # noqa: A001
     if dim is None:
         return amin(a)
-    return amin(a, dim, keepdim), argmin(a, dim, keepdim)
+    return _pick(a, argmin(a, dim, keepdim=True), dim, keepdim)
 
 
 # ---- shapes -----------------------------------------------------------------------------
@@ -284,11 +299,21 @@ def log_softmax(a, dim=-1):
     return LogSoftmax.apply(_float_operand(a), dim=dim)
 
 
+def _same_dtype(name, *operands):
+    """Input, weight and bias of one dtype, as PyTorch requires: NumPy would silently upcast."""
+    dtypes = {str(o.dtype) for o in operands if o is not None and hasattr(o, "dtype")}
+    if len(dtypes) > 1:
+        raise TypeError(f"{name}: dtype mismatch {sorted(dtypes)}; convert explicitly "
+                        "(.float() or .double())")
+
+
 def linear(x, weight, bias=None):
+    _same_dtype("linear", x, weight, bias)
     return Linear.apply(x, weight, bias)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    _same_dtype("conv2d", x, weight, bias)
     return Conv2d.apply(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
                         groups=groups)
 

@@ -25,10 +25,10 @@ class MatMul(Function):
         a, b = self.a, self.b
         a2 = a[None, :] if a.ndim == 1 else a            # (…, n, k)
         b2 = b[:, None] if b.ndim == 1 else b            # (…, k, m)
+        if b.ndim == 1:  # first: for 1-D @ 1-D, g is 0-d and becomes (1,), then (1, 1)
+            g = xp.expand_dims(g, -1)
         if a.ndim == 1:
             g = xp.expand_dims(g, -2)
-        if b.ndim == 1:
-            g = xp.expand_dims(g, -1)
         ga = gb = None
         if self.needs_grad[0]:
             ga = unbroadcast(g @ xp.swapaxes(b2, -1, -2), a2.shape)

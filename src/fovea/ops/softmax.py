@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..autograd import Function
-from ..backend import xp
+from ..backend import flush_denormals, xp
 from ..errors import ShapeError
 
 
@@ -24,7 +24,7 @@ class LogSoftmax(Function):
         return self.out
 
     def backward(self, g):
-        return g - xp.exp(self.out) * g.sum(axis=self.dim, keepdims=True)
+        return g - flush_denormals(xp.exp(self.out)) * g.sum(axis=self.dim, keepdims=True)
 
 
 class Softmax(Function):
@@ -32,7 +32,7 @@ class Softmax(Function):
 
     def forward(self, x, dim=-1):
         self.dim = dim
-        e = xp.exp(x - x.max(axis=dim, keepdims=True))
+        e = flush_denormals(xp.exp(x - x.max(axis=dim, keepdims=True)))
         self.out = e / e.sum(axis=dim, keepdims=True)
         return self.out
 
@@ -66,6 +66,7 @@ class CrossEntropy(Function):
             weight = xp.asarray(weight).astype(dtype, copy=False)
             if weight.shape != (c,):
                 raise ShapeError(f"class weight must have shape ({c},), got {weight.shape}")
+        self.valid = None  # the non-ignored samples (class-index targets only)
         if target.dtype.kind == "f":  # class probabilities
             if target.shape != logits.shape:
                 raise ShapeError(
@@ -86,7 +87,7 @@ class CrossEntropy(Function):
                     f"class-index targets must have shape ({n},) for logits {logits.shape}, "
                     f"got {target.shape}"
                 )
-            valid = target != ignore_index
+            valid = self.valid = target != ignore_index
             t = xp.where(valid, target, 0).astype(xp.intp)
             if xp.any((t < 0) | (t >= c)):
                 bad = int(target[valid & ((target < 0) | (target >= c))][0])
@@ -109,8 +110,9 @@ class CrossEntropy(Function):
                 norm = w.sum()
         self.logp, self.reduction, self.squeeze = logp, reduction, squeeze
         if reduction == "mean":
-            self.scale = 1 / xp.asarray(norm, dtype=dtype)
-            return (losses.sum() * self.scale).astype(dtype)
+            with xp.errstate(divide="ignore", invalid="ignore"):  # all ignored: 0/0, as PyTorch
+                self.scale = 1 / xp.asarray(norm, dtype=dtype)
+                return (losses.sum() * self.scale).astype(dtype)
         if reduction == "sum":
             self.scale = xp.ones((), dtype=dtype)
             return losses.sum().astype(dtype)
@@ -118,7 +120,7 @@ class CrossEntropy(Function):
         return losses[0] if squeeze else losses
 
     def backward(self, g):
-        p = xp.exp(self.logp)
+        p = flush_denormals(xp.exp(self.logp))
         coef = self.coef
         if isinstance(coef, tuple):  # class indices: softmax·w − onehot·w
             t, w = coef
@@ -127,7 +129,10 @@ class CrossEntropy(Function):
         else:  # probabilities q (already weighted): softmax·Σq − q
             grad = p * coef.sum(axis=1, keepdims=True) - coef
         if self.scale is not None:
-            grad *= g * self.scale
+            with xp.errstate(invalid="ignore"):
+                grad *= g * self.scale
+            if self.valid is not None and not xp.isfinite(self.scale):
+                grad[~self.valid] = 0  # PyTorch skips ignored samples even when norm is 0
         else:
             grad *= (g[None] if self.squeeze else g)[:, None]
         return (grad[0] if self.squeeze else grad), None, None

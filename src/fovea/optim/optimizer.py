@@ -14,14 +14,23 @@ class Optimizer:
 
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
+        if isinstance(params, Tensor):
+            raise TypeError("params must be an iterable of Tensors or dicts, not a Tensor; "
+                            "wrap it in a list")
         params = list(params)
         if not params:
             raise ValueError("optimizer got an empty parameter list")
         groups = params if isinstance(params[0], dict) else [{"params": params}]
         self.param_groups = []
+        seen = set()
         for g in groups:
             g = dict(g)
-            g["params"] = list(g["params"])
+            ps = g["params"]
+            g["params"] = [ps] if isinstance(ps, Tensor) else list(ps)
+            ids = {id(p) for p in g["params"]}
+            if ids & seen:
+                raise ValueError("some parameters appear in more than one parameter group")
+            seen |= ids
             for key, value in self.defaults.items():
                 g.setdefault(key, value)
             self._check(g)
@@ -86,8 +95,18 @@ class Optimizer:
         self.state = {}
         for i, s in state_dict["state"].items():
             p = by_index[int(i)]
-            self.state[id(p)] = {
-                k: (xp.array(v.data if isinstance(v, Tensor) else v, dtype=p.dtype)
-                    if hasattr(v, "shape") and getattr(v, "ndim", 0) > 0 else v)
-                for k, v in s.items()
-            }
+            self.state[id(p)] = {k: _state_value(v, p.dtype) for k, v in s.items()}
+
+
+def _state_value(v, dtype):
+    """A saved state entry as this optimizer keeps it: arrays copied in the parameter's dtype;
+    0-d arrays (PyTorch's float32 ``step`` tensor) as Python numbers, so that 1 − βᵗ is
+    computed in double precision as PyTorch does."""
+    if isinstance(v, Tensor):
+        v = v.data
+    if not hasattr(v, "shape"):
+        return v
+    if v.ndim == 0:
+        v = v.item()
+        return int(v) if isinstance(v, float) and v.is_integer() else v
+    return xp.array(v, dtype=dtype)

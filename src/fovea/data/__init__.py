@@ -1,0 +1,26 @@
+"""Datasets, the data loader, and MNIST (IDX files, download, the packaged mnist-mini).
+
+``fovea.data.download.download(url, dest_path, ...)`` is the resumable, verified downloader.
+"""
+
+from .dataset import DataArgumentError, Dataset, Subset, TensorDataset
+from .datasets import DATASET_INFO, load_dataset
+from .idx import read_idx, write_idx
+from .loader import DataLoader
+from .mini import load_mnist_mini
+from .mnist import default_data_dir, load_mnist
+
+__all__ = [
+    "DATASET_INFO",
+    "DataArgumentError",
+    "DataLoader",
+    "Dataset",
+    "Subset",
+    "TensorDataset",
+    "default_data_dir",
+    "load_dataset",
+    "load_mnist",
+    "load_mnist_mini",
+    "read_idx",
+    "write_idx",
+]

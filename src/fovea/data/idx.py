@@ -1,0 +1,125 @@
+"""Read and write the IDX format of MNIST and Fashion-MNIST, plain or gzip-compressed.
+
+An IDX file is a 4-byte magic number (two zero bytes, a type code, the number of dimensions),
+then one big-endian uint32 per dimension, then the data in C order, big-endian.
+"""
+
+from __future__ import annotations
+
+import gzip as _gzip
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+
+_TYPE_CODES = {
+    0x08: np.dtype("u1"),
+    0x09: np.dtype("i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_CODE_OF = {dt.newbyteorder("="): code for code, dt in _TYPE_CODES.items()}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def read_bytes(path) -> bytes:
+    """The raw IDX bytes of ``path``, decompressed if it is a gzip file (``.gz`` or gzip magic)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not raw:
+        raise DataError(f"{path}: empty file")
+    is_gz = raw[:2] == _GZIP_MAGIC
+    if path.suffix == ".gz" and not is_gz:
+        raise DataError(f"{path}: not a gzip file (bad gzip magic {raw[:2].hex()})")
+    if not is_gz:
+        return raw
+    try:
+        data = _gzip.decompress(raw)
+    except EOFError:
+        raise DataError(f"{path}: truncated gzip stream (ends before its end marker)") from None
+    except (OSError, zlib.error) as exc:  # BadGzipFile (CRC, length, header) is an OSError
+        raise DataError(f"{path}: corrupt gzip stream ({exc})") from None
+    if not data:
+        raise DataError(f"{path}: empty file (gzip stream holds no data)")
+    return data
+
+
+def parse_idx(data: bytes, source="<bytes>") -> np.ndarray:
+    """The array held by the IDX bytes ``data``; ``source`` names the file in error messages."""
+    if not data:
+        raise DataError(f"{source}: empty file")
+    if len(data) < 4:
+        raise DataError(f"{source}: truncated header ({len(data)} bytes, magic needs 4)")
+    if data[0] != 0 or data[1] != 0:
+        raise DataError(
+            f"{source}: bad magic 0x{data[:4].hex()} (an IDX file starts with two zero bytes)"
+        )
+    code, ndim = data[2], data[3]
+    if code not in _TYPE_CODES:
+        known = ", ".join(f"0x{c:02X}" for c in _TYPE_CODES)
+        raise DataError(f"{source}: bad magic, unknown IDX type code 0x{code:02X} ({known})")
+    if ndim == 0:
+        raise DataError(f"{source}: bad magic, 0 dimensions")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(
+            f"{source}: truncated header ({len(data)} bytes, {ndim} dimensions need {header})"
+        )
+    dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    dtype = _TYPE_CODES[code]
+    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    got = len(data) - header
+    if got < expected:
+        raise DataError(
+            f"{source}: truncated data ({got} bytes, dims {dims} of {dtype.name} need {expected})"
+        )
+    if got > expected:
+        raise DataError(
+            f"{source}: {got - expected} trailing bytes (dims {dims} of {dtype.name} "
+            f"need {expected} bytes, file holds {got})"
+        )
+    arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
+    return arr.astype(dtype.newbyteorder("="))  # a writable copy in native byte order
+
+
+def read_idx(path) -> np.ndarray:
+    """Read an IDX file (plain or ``.gz``); any malformation raises DataError naming the file."""
+    return parse_idx(read_bytes(path), path)
+
+
+def to_idx_bytes(array) -> bytes:
+    """The IDX encoding of ``array`` (uint8, int8, int16, int32, float32 or float64)."""
+    arr = np.asarray(array)
+    code = _CODE_OF.get(arr.dtype.newbyteorder("="))
+    if code is None:
+        raise ValueError(
+            f"IDX cannot store dtype {arr.dtype}; use uint8, int8, int16, int32, float32 or float64"
+        )
+    if arr.ndim == 0 or arr.ndim > 255:
+        raise ValueError(f"IDX stores 1 to 255 dimensions, got {arr.ndim}")
+    if any(d >= 2**32 for d in arr.shape):
+        raise ValueError(f"IDX dimensions must fit in uint32, got shape {arr.shape}")
+    header = bytes([0, 0, code, arr.ndim]) + np.asarray(arr.shape, dtype=">u4").tobytes()
+    return header + np.ascontiguousarray(arr, dtype=_TYPE_CODES[code]).tobytes()
+
+
+def write_idx(path, array, gzip: bool = False) -> Path:
+    """Write ``array`` as an IDX file at ``path``, gzip-compressed if ``gzip`` (mtime 0)."""
+    path = Path(path)
+    data = to_idx_bytes(array)
+    if gzip:
+        data = _gzip.compress(data, compresslevel=9, mtime=0)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path
