@@ -17,8 +17,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from fovea.data.mini import ASSET, KEYS, PROVENANCE, array_sha256
-from fovea.data.mnist import FILES, SHA256_UNCOMPRESSED, load_mnist
+from fovea.data.mini import ASSET, KEYS, PROVENANCE, array_sha256  # noqa: E402
+from fovea.data.mnist import FILES, SHA256_UNCOMPRESSED, load_mnist  # noqa: E402
 
 SEED = 20240601
 PER_CLASS = {"train": 1000, "test": 200}

@@ -8,12 +8,58 @@ from __future__ import annotations
 from . import backend, nn, optim
 from .autograd import Tensor, enable_grad, is_grad_enabled, no_grad
 from .backend import float32, float64, get_default_dtype, int64, manual_seed, set_default_dtype
-from .ops import (abs, add, amax, amin, argmax, argmin, cat, clamp, clip, concatenate, div,
-                  exp, flatten, log, log_softmax, matmul, max, maximum, mean, min, minimum, mul,
-                  neg, pow, relu, reshape, sigmoid, softmax, sqrt, squeeze, stack, sub, sum,
-                  tanh, transpose, unsqueeze, where)
+from .ops import (
+    abs,
+    add,
+    amax,
+    amin,
+    argmax,
+    argmin,
+    cat,
+    clamp,
+    clip,
+    concatenate,
+    div,
+    exp,
+    flatten,
+    log,
+    log_softmax,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    mul,
+    neg,
+    pow,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    sqrt,
+    squeeze,
+    stack,
+    sub,
+    sum,
+    tanh,
+    transpose,
+    unsqueeze,
+    where,
+)
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like",
+    "randn", "rand", "arange", "no_grad", "enable_grad", "is_grad_enabled", "manual_seed",
+    "get_default_dtype", "set_default_dtype", "float32", "float64", "int64", "bool", "long",
+    "float", "double", "nn", "optim", "backend",
+    "abs", "add", "amax", "amin", "argmax", "argmin", "cat", "clamp", "clip", "concatenate",
+    "div", "exp", "flatten", "log", "log_softmax", "matmul", "max", "maximum", "mean", "min",
+    "minimum", "mul", "neg", "pow", "relu", "reshape", "sigmoid", "softmax", "sqrt", "squeeze",
+    "stack", "sub", "sum", "tanh", "transpose", "unsqueeze", "where",
+]
 
 bool = backend.bool_  # noqa: A001 - PyTorch's dtype name
 long = int64

@@ -223,7 +223,7 @@ class Tensor:
         return id(self)
 
     # ---- graph control ----------------------------------------------------------------
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and not backend.is_floating(self.data.dtype):
             raise TypeError(f"only floating tensors can require gradients, not {self.dtype}")
         if not requires_grad and self._ctx is not None:
@@ -231,7 +231,7 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         return self
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """A tensor sharing the data, cut from the graph."""
         return Tensor._wrap(self.data)
 

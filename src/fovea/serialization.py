@@ -8,8 +8,9 @@ file under the real name.
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +24,11 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    # O_EXCL: never reuse a file; mode 0666 lets the kernel apply the umask, as open() does
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, "wb") as f:  # closes fd on every path out of the block
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -48,9 +48,25 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     return path
 
 
+def json_safe(obj):
+    """``obj`` with non-finite floats (a diverged loss) as None: standard JSON has no NaN."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def dumps(obj, **kwargs) -> str:
+    """Standard JSON of ``obj`` (NaN and infinities written as null)."""
+    return json.dumps(json_safe(obj), allow_nan=False, **kwargs)
+
+
 def write_json(path, obj) -> Path:
-    """Write ``obj`` as indented JSON, atomically."""
-    return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+    """Write ``obj`` as indented standard JSON, atomically."""
+    return atomic_write_bytes(path, (dumps(obj, indent=2) + "\n").encode())
 
 
 def read_json(path) -> dict:
@@ -65,7 +81,7 @@ def read_json(path) -> dict:
 
 def _as_array(value) -> np.ndarray:
     arr = to_numpy(value.data if isinstance(value, Tensor) else value)
-    return np.ascontiguousarray(arr)
+    return np.asarray(arr, order="C")  # not ascontiguousarray: it turns shape () into (1,)
 
 
 def save_safetensors(tensors: dict, path, metadata: dict | None = None) -> Path:

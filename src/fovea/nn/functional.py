@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 from ..errors import ShapeError
-from ..ops import (avg_pool2d, conv2d, cross_entropy, linear, log_softmax, max_pool2d, mean,
-                   relu, sigmoid, softmax, sum, tanh)
+from ..ops import (
+    avg_pool2d,
+    conv2d,
+    cross_entropy,
+    linear,
+    log_softmax,
+    max_pool2d,
+    mean,
+    relu,
+    sigmoid,
+    softmax,
+    sum,
+    tanh,
+)
 
 __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "relu", "sigmoid", "tanh",
            "softmax", "log_softmax", "cross_entropy", "mse_loss"]

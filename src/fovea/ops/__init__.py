@@ -14,8 +14,25 @@ from .. import backend
 from ..autograd import Function, Tensor
 from ..backend import xp
 from .conv import AvgPool2d, Conv2d, MaxPool2d
-from .elementwise import (Abs, Add, Clip, Div, Exp, Log, Maximum, Minimum, Mul, Neg, Pow,
-                          ReLU, Sigmoid, Sqrt, Sub, Tanh, Where)
+from .elementwise import (
+    Abs,
+    Add,
+    Clip,
+    Div,
+    Exp,
+    Log,
+    Maximum,
+    Minimum,
+    Mul,
+    Neg,
+    Pow,
+    ReLU,
+    Sigmoid,
+    Sqrt,
+    Sub,
+    Tanh,
+    Where,
+)
 from .linalg import Linear, MatMul
 from .reduce import Max, Mean, Min, Sum
 from .shape import Cat, Expand, GetItem, Pad, Permute, Reshape, Stack

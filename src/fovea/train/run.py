@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import CheckpointError
-from ..serialization import load_safetensors, read_json, save_safetensors, write_json
+from ..serialization import dumps, load_safetensors, read_json, save_safetensors, write_json
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -19,7 +19,7 @@ class RunDir:
     def __init__(self, path):
         self.path = Path(path)
 
-    def create(self, config: dict) -> "RunDir":
+    def create(self, config: dict) -> RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
         write_json(self.path / CONFIG, config)
         (self.path / METRICS).write_text("")
@@ -27,7 +27,7 @@ class RunDir:
 
     def append_metrics(self, record: dict) -> None:
         with open(self.path / METRICS, "a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(dumps(record) + "\n")
             f.flush()
 
     def save_model(self, model) -> Path:
