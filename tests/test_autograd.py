@@ -605,3 +605,28 @@ def test_function_skips_recording_without_grad():
     y = _Square.apply(fovea.tensor([1.0, 2.0]))
     assert not y.requires_grad and y.grad_fn is None
     assert math.isclose(y.sum().item(), 5.0)
+
+
+def test_bare_no_grad_decorator():
+    @fovea.no_grad
+    def f(x):
+        return x * 2
+
+    x = fovea.ones(3, requires_grad=True)
+    assert not f(x).requires_grad
+    assert fovea.is_grad_enabled()
+
+
+def test_full_reduction_data_is_an_array():
+    x = fovea.ones(2, 3)
+    assert isinstance(x.sum().data, np.ndarray)
+    assert isinstance(x.amax().data, np.ndarray)
+
+
+def test_cat_and_stack_refuse_mixed_float_dtypes():
+    a = fovea.ones(2, dtype=fovea.float32)
+    b = fovea.ones(2, dtype=fovea.float64)
+    with pytest.raises(TypeError, match="dtype"):
+        fovea.cat([a, b])
+    with pytest.raises(TypeError, match="dtype"):
+        fovea.stack([a, b])

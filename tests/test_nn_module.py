@@ -547,3 +547,11 @@ def test_dtype_mismatch_raises_instead_of_upcasting():
         nn.Conv2d(3, 2, 3)(x64)
     assert nn.Conv2d(3, 2, 3).double()(x64).dtype == np.float64
     assert nn.Linear(5, 2).double()(x64).dtype == np.float64
+
+
+def test_load_state_dict_copies_in_place_so_earlier_views_see_it():
+    model = nn.Linear(3, 2)
+    before = model.state_dict()
+    other = nn.Linear(3, 2)
+    model.load_state_dict(other.state_dict())
+    np.testing.assert_array_equal(before["weight"].numpy(), other.weight.detach().numpy())

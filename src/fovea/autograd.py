@@ -45,9 +45,15 @@ class _GradMode(contextlib.ContextDecorator):
 
 
 class no_grad(_GradMode):
-    """Context manager (and decorator) in which no graph is recorded."""
+    """Context manager (and decorator, with or without parentheses) in which no graph is
+    recorded."""
 
     mode = False
+
+    def __new__(cls, func=None):
+        if func is None:
+            return super().__new__(cls)
+        return cls()(func)  # bare @no_grad on a function
 
 
 class enable_grad(_GradMode):
@@ -82,6 +88,8 @@ class Function:
         record = is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
         fn.needs_grad = tuple(t is not None and t.requires_grad for t in tensors) if record else ()
         out = fn.forward(*arrays, **params)
+        if not isinstance(out, xp.ndarray):  # NumPy reductions return scalars, not 0-d arrays
+            out = xp.asarray(out)
         if not record:
             return Tensor._wrap(out)
         fn.parents = tensors
@@ -99,23 +107,6 @@ class Function:
         """Free what forward saved (called once backward has used it)."""
         self.__dict__.clear()
         self.parents = None
-
-
-def _promote(a, b):
-    """The dtype of a binary op on arrays a and b, without silent float upcasts."""
-    da, db = a.dtype, b.dtype
-    if da == db:
-        return da
-    fa, fb = da.kind == "f", db.kind == "f"
-    if fa and fb:
-        raise TypeError(
-            f"dtype mismatch: {da} and {db}; convert one explicitly (.float() or .double())"
-        )
-    if fa:
-        return da
-    if fb:
-        return db
-    return xp.result_type(da, db)
 
 
 class Tensor:

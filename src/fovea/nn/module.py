@@ -244,7 +244,10 @@ class Module:
             arrays[key] = arr
         for key, arr in arrays.items():
             target = own[key]
-            target.data = xp.array(arr, dtype=target.dtype, copy=True)
+            if target.data.flags.writeable:  # in place, so views of the old data see it too
+                xp.copyto(target.data, arr, casting="unsafe")
+            else:
+                target.data = xp.array(arr, dtype=target.dtype, copy=True)
         return IncompatibleKeys(missing, unexpected)
 
     # ---- calling --------------------------------------------------------------------------

@@ -288,17 +288,29 @@ def getitem(a, idx):
     return GetItem.apply(a, idx=_index(idx))
 
 
-def cat(tensors, dim=0):
+def _same_dtype(name, *operands):
+    """Input, weight and bias of one dtype, as PyTorch requires: NumPy would silently upcast."""
+    dtypes = {str(o.dtype) for o in operands if o is not None and hasattr(o, "dtype")}
+    if len(dtypes) > 1:
+        raise TypeError(f"{name}: dtype mismatch {sorted(dtypes)}; convert explicitly "
+                        "(.float() or .double())")
+
+
+def _tensors_of_one_dtype(tensors, name):
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
-    return Cat.apply(*tensors, dim=dim)
+    _same_dtype(name, *tensors)
+    return tensors
+
+
+def cat(tensors, dim=0):
+    return Cat.apply(*_tensors_of_one_dtype(tensors, "cat"), dim=dim)
 
 
 concatenate = cat
 
 
 def stack(tensors, dim=0):
-    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
-    return Stack.apply(*tensors, dim=dim)
+    return Stack.apply(*_tensors_of_one_dtype(tensors, "stack"), dim=dim)
 
 
 def pad(a, pad, mode="constant", value=0.0):
@@ -314,14 +326,6 @@ def softmax(a, dim=-1):
 
 def log_softmax(a, dim=-1):
     return LogSoftmax.apply(_float_operand(a), dim=dim)
-
-
-def _same_dtype(name, *operands):
-    """Input, weight and bias of one dtype, as PyTorch requires: NumPy would silently upcast."""
-    dtypes = {str(o.dtype) for o in operands if o is not None and hasattr(o, "dtype")}
-    if len(dtypes) > 1:
-        raise TypeError(f"{name}: dtype mismatch {sorted(dtypes)}; convert explicitly "
-                        "(.float() or .double())")
 
 
 def linear(x, weight, bias=None):
