@@ -19,3 +19,7 @@ class DataError(FoveaError):
 
 class CheckpointError(FoveaError):
     """A run directory or checkpoint that cannot be read."""
+
+
+class DataArgumentError(FoveaError, ValueError):
+    """A bad argument to the data layer: an unknown dataset name or split, a bad batch size."""

@@ -7,11 +7,9 @@ import numbers
 
 import numpy as np
 
-from ..errors import FoveaError, ShapeError
+from ..errors import DataArgumentError, ShapeError
 
-
-class DataArgumentError(FoveaError, ValueError):
-    """A bad argument to the data layer: an unknown dataset name or split, a bad batch size."""
+__all__ = ["DataArgumentError", "Dataset", "Subset", "TensorDataset", "stack_samples"]
 
 
 def _is_scalar_index(index) -> bool:

@@ -275,7 +275,7 @@ class MaxPool2d(Function):
             else:
                 hit &= free
                 if t < n_taps - 1:
-                    free &= ~hit
+                    free ^= hit  # hit ⊆ free: removes the claimed windows without a temporary
             if overlap:
                 dx[sl] += g * hit
             else:
