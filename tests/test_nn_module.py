@@ -12,6 +12,7 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
+from helpers import lenet
 
 import fovea
 from fovea import nn
@@ -24,17 +25,6 @@ def _torch():
 
 
 # ---- models built the same way from fovea.nn or torch.nn --------------------------------------
-def lenet(lib):
-    return lib.Sequential(
-        lib.Conv2d(1, 6, 5, padding=2), lib.ReLU(), lib.MaxPool2d(2),
-        lib.Conv2d(6, 16, 5), lib.ReLU(), lib.MaxPool2d(2),
-        lib.Flatten(),
-        lib.Linear(400, 120), lib.ReLU(),
-        lib.Linear(120, 84), lib.ReLU(),
-        lib.Linear(84, 10),
-    )
-
-
 def make_net(lib, tensor):
     """A custom module with nested containers, a bias-free layer and buffers."""
 

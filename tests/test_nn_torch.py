@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import lenet
 
 import fovea
 from fovea import nn
@@ -270,17 +271,6 @@ def test_mse_loss(reduction):
 
 
 # ---- a whole network ---------------------------------------------------------------------
-def lenet(lib):
-    return lib.Sequential(
-        lib.Conv2d(1, 6, 5, padding=2), lib.ReLU(), lib.MaxPool2d(2),
-        lib.Conv2d(6, 16, 5), lib.ReLU(), lib.MaxPool2d(2),
-        lib.Flatten(),
-        lib.Linear(400, 120), lib.ReLU(),
-        lib.Linear(120, 84), lib.ReLU(),
-        lib.Linear(84, 10),
-    )
-
-
 def test_lenet5_loss_and_gradients():
     torch.manual_seed(17)
     tmod, fmod = lenet(torch.nn), lenet(nn)
