@@ -111,6 +111,26 @@ def _grouped_matmul(a, b, out, groups, trans_a=False, trans_b=False):
     return out
 
 
+def correlate_batch_last(xpad, w2, kh, kw, oh, ow, stride=(1, 1), dilation=(1, 1), groups=1):
+    """The correlation core shared by ``nn.Conv2d`` and ``fovea.filters``.
+
+    ``xpad`` is a padded batch-last image (C, Hp, Wp, N), ``w2`` the weights as a matrix
+    (O, C/groups·KH·KW) in PyTorch's (c, kh, kw) order. Returns the "valid" correlation as an
+    (O, OH·OW·N) array, with the windows view, the row blocks and the last patch block (the
+    whole patch matrix when there is one block), which backward reuses.
+    """
+    c, n = xpad.shape[0], xpad.shape[3]
+    o = w2.shape[0]
+    win = windows(xpad, kh, kw, oh, ow, stride, dilation)
+    blocks = _row_blocks(oh, c * kh * kw * ow * n * xpad.itemsize)
+    out = xp.empty((o, oh * ow * n), dtype=xpad.dtype)
+    row = ow * n
+    for rows in blocks:
+        cols = patches(win, rows if len(blocks) > 1 else None)
+        _grouped_matmul(w2, cols, out[:, rows.start * row:rows.stop * row], groups)
+    return out, win, blocks, cols
+
+
 class Conv2d(Function):
     """Cross-correlation out[n, o, y, x] = b[o] + Σ_{c,i,j} w[o, c, i, j]·xpad[n, c, sy+di, sx+dj]
     (what PyTorch and the CNN literature call convolution), with stride, zero padding,
@@ -142,14 +162,9 @@ class Conv2d(Function):
                 f"(padding {padding}, dilation {dilation})"
             )
         xpad = to_batch_last(x, *padding)
-        win = windows(xpad, kh, kw, oh, ow, stride, dilation)
         w2 = weight.reshape(o, cg * kh * kw)
-        blocks = _row_blocks(oh, c * kh * kw * ow * n * x.itemsize)
-        out = xp.empty((o, oh * ow * n), dtype=x.dtype)
-        row = ow * n
-        for rows in blocks:
-            cols = patches(win, rows if len(blocks) > 1 else None)
-            _grouped_matmul(w2, cols, out[:, rows.start * row:rows.stop * row], groups)
+        out, win, blocks, cols = correlate_batch_last(xpad, w2, kh, kw, oh, ow, stride, dilation,
+                                                      groups)
         if bias is not None:
             out += bias[:, None]
         need = self.needs_grad
