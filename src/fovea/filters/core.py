@@ -33,10 +33,13 @@ from .separable import separate
 SHAPES = ("same", "valid", "full")
 METHODS = ("auto", "direct", "separable", "fft")
 
-SECONDS_PER_MAC = {"direct": 2.4e-10, "separable": 2.4e-10, "fft": 1.6e-9}
-"""Seconds per unit of :func:`cost` for each method, float32, measured on the 2-core Xeon
-(Cascade Lake) developer machine with ``benchmarks/calibrate_filters.py``; "auto" picks the
-method with the smallest cost × this constant, as scipy.signal's method="auto" does."""
+TIME_MODEL = {"direct": (1.4e-10, 1.8e-09), "separable": (1.4e-10, 2.8e-09),
+              "fft": (6.4e-10, 1.2e-08)}
+"""Per method (a, b): estimated seconds = a·cost + b·n for :func:`cost`'s multiply-adds and n
+output samples (b: the per-sample overhead of padding, copies and passes). Fitted on the 2-core
+Xeon (Cascade Lake) developer machine, float32, images 256²–2048², kernels 3–41, by
+``benchmarks/calibrate_filters.py``; "auto" picks the method with the smallest estimate, as
+scipy.signal's method="auto" does."""
 
 
 def correlate(image, kernel, boundary="reflect", shape="same", cval=0.0, method="auto"):
@@ -72,13 +75,22 @@ def cost(kernel_shape, image_shape) -> dict:
             "fft": int(planes * nfft * math.log2(max(nfft, 2)))}
 
 
+def estimate_seconds(kernel_shape, image_shape) -> dict:
+    """Estimated seconds of each method on this machine, by :data:`TIME_MODEL`."""
+    h, w, planes = _plane_dims(tuple(int(v) for v in image_shape))
+    n = h * w * planes
+    return {m: a * units + b * n
+            for m, units in cost(kernel_shape, image_shape).items()
+            for a, b in [TIME_MODEL[m]]}
+
+
 def choose_method(kernel, image_shape) -> str:
-    """The method "auto" runs: the smallest estimated time by :func:`cost` and
-    :data:`SECONDS_PER_MAC`, among those that apply (separable only for rank-1 kernels)."""
-    estimates = cost(kernel.shape, image_shape)
+    """The method "auto" runs: the smallest :func:`estimate_seconds` among those that apply
+    (separable only for rank-1 kernels)."""
+    estimates = estimate_seconds(kernel.shape, image_shape)
     if separate(kernel) is None:
         del estimates["separable"]
-    return min(estimates, key=lambda m: estimates[m] * SECONDS_PER_MAC[m])
+    return min(estimates, key=estimates.get)
 
 
 def next_fast_len(n: int) -> int:
