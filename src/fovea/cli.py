@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=positive_int, default=500)
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=cmd_evaluate)
+    from .filter_cli import add_filter_parser
+    add_filter_parser(sub)
     return parser
 
 

@@ -8,9 +8,9 @@ counted from the centre):
     f[m, n] =                 Σ_{k,l} I[m + k, n + l] · g[k, l]          (correlate)
 
 A convolution is a correlation with the kernel flipped. For an even size K the centre K//2 is
-the later of the two middle taps, so a convolution output is shifted half a pixel towards
-higher indices and a correlation output half a pixel towards lower indices, exactly as in
-scipy.ndimage.
+the later of the two middle taps, so image content moves half a pixel towards higher indices
+in a correlation output and towards lower indices in a convolution output (a 2-tap mean of a
+spike at p lands at p and p + 1 when correlating), exactly as in scipy.ndimage.
 
 Every method computes a "valid" correlation of the image after it has been extended by its
 boundary mode, so all three agree for every mode and shape. The direct method is the same
@@ -88,9 +88,15 @@ def choose_method(kernel, image_shape) -> str:
     """The method "auto" runs: the smallest :func:`estimate_seconds` among those that apply
     (separable only for rank-1 kernels)."""
     estimates = estimate_seconds(kernel.shape, image_shape)
-    if separate(kernel) is None:
+    if separate(kernel, _auto_tol(kernel)) is None:
         del estimates["separable"]
     return min(estimates, key=estimates.get)
+
+
+def _auto_tol(kernel) -> float:
+    """``separate``'s tolerance when "auto" may swap in the rank-1 factors: the approximation
+    must cost no more than the dtype's own rounding (1e-6 would lose 8 digits of float64)."""
+    return 1e-12 if getattr(kernel, "dtype", None) == backend.float64 else 1e-6
 
 
 def next_fast_len(n: int) -> int:
@@ -281,8 +287,10 @@ def _tensor_filter(image, kernel, mode, shape, cval, method, flip):
         cols = source_indices(w, left, right, mode)
         xpad = planes[:, :, rows[:, None], cols[None, :]]
     factors = None
-    if method != "direct" and not k.requires_grad:
+    if method == "separable" and not k.requires_grad:
         factors = separate(k.data)
+    elif method == "auto" and not k.requires_grad:
+        factors = separate(k.data, _auto_tol(k.data))
     if method == "separable" and factors is None:
         raise ValueError(f"method 'separable' needs a rank-1 kernel; this {tuple(k.shape)} "
                          "kernel is not separable")
