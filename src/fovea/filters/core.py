@@ -87,10 +87,24 @@ def estimate_seconds(kernel_shape, image_shape) -> dict:
 def choose_method(kernel, image_shape) -> str:
     """The method "auto" runs: the smallest :func:`estimate_seconds` among those that apply
     (separable only for rank-1 kernels)."""
-    estimates = estimate_seconds(kernel.shape, image_shape)
-    if separate(kernel, _auto_tol(kernel)) is None:
+    return _cheapest(kernel.shape, image_shape, _factors(kernel, "auto") is not None)
+
+
+def _cheapest(kernel_shape, image_shape, separable: bool) -> str:
+    estimates = estimate_seconds(kernel_shape, image_shape)
+    if not separable:
         del estimates["separable"]
     return min(estimates, key=estimates.get)
+
+
+def _factors(kernel, method):
+    """The rank-1 factors a method may use: any within 1e-6 for an explicit "separable";
+    for "auto" only what is exact in the kernel's dtype; none for the other methods."""
+    if method == "separable":
+        return separate(kernel)
+    if method == "auto":
+        return separate(kernel, _auto_tol(kernel))
+    return None
 
 
 def _auto_tol(kernel) -> float:
@@ -195,10 +209,20 @@ def _array_filter(image, kernel, mode, shape, cval, method, flip):
     oh, ow = h + top + bottom - ker.shape[0] + 1, w + left + right - ker.shape[1] + 1
     if oh <= 0 or ow <= 0:  # "valid" with a kernel larger than the image
         return restore(xp.zeros((max(oh, 0), max(ow, 0), planes.shape[2]), dtype=dtype))
-    xpad = pad_planes(planes, top, bottom, left, right, mode, cval)
+    factors = _factors(ker, method)
     if method == "auto":
-        method = choose_method(ker, img.shape)
-    out = _METHODS[method](xpad, ker)
+        method = _cheapest(ker.shape, img.shape, factors is not None)
+    elif method == "separable" and factors is None:
+        raise ValueError(f"method 'separable' needs a rank-1 kernel; this {ker.shape} kernel "
+                         "is not separable (use 'direct', 'fft' or 'auto')")
+    xpad = pad_planes(planes, top, bottom, left, right, mode, cval)
+    if method == "separable":  # a column pass then a row pass: (k_h + k_w)·n, not k_h·k_w·n
+        col, row = (f.astype(dtype) for f in factors)
+        out = correlate_valid(correlate_valid(xpad, col[:, None]), row[None, :])
+    elif method == "fft":
+        out = _fft(xpad, ker)
+    else:
+        out = correlate_valid(xpad, ker)
     return restore(out)
 
 
@@ -212,16 +236,6 @@ def correlate_valid(xpad, ker):
     return out.reshape(oh, ow, p)
 
 
-def _separable(xpad, ker):
-    """A column pass then a row pass of the core: (k_h + k_w)·n instead of k_h·k_w·n."""
-    factors = separate(ker)
-    if factors is None:
-        raise ValueError(f"method 'separable' needs a rank-1 kernel; this {ker.shape} kernel "
-                         "is not separable (use 'direct', 'fft' or 'auto')")
-    col, row = (f.astype(ker.dtype) for f in factors)
-    return correlate_valid(correlate_valid(xpad, col[:, None]), row[None, :])
-
-
 def _fft(xpad, ker):
     """Valid correlation via the FFT: the valid part of a circular convolution with the
     flipped kernel over a transform at least as large as the padded image (no wrap-around
@@ -233,9 +247,6 @@ def _fft(xpad, ker):
     spectrum *= xp.fft.rfft2(ker[::-1, ::-1], s=size)[:, :, None]
     full = xp.fft.irfft2(spectrum, s=size, axes=(0, 1))
     return xp.ascontiguousarray(full[kh - 1:hp, kw - 1:wp]).astype(ker.dtype, copy=False)
-
-
-_METHODS = {"direct": correlate_valid, "separable": _separable, "fft": _fft}
 
 
 # ---- differentiable Tensors ---------------------------------------------------------------
@@ -286,11 +297,10 @@ def _tensor_filter(image, kernel, mode, shape, cval, method, flip):
         rows = source_indices(h, top, bottom, mode)
         cols = source_indices(w, left, right, mode)
         xpad = planes[:, :, rows[:, None], cols[None, :]]
-    factors = None
-    if method == "separable" and not k.requires_grad:
-        factors = separate(k.data)
-    elif method == "auto" and not k.requires_grad:
-        factors = separate(k.data, _auto_tol(k.data))
+    if method == "separable" and k.requires_grad:
+        raise ValueError("method 'separable' does not differentiate with respect to the "
+                         "kernel; use 'direct' or 'auto' for a kernel that requires grad")
+    factors = None if k.requires_grad else _factors(k.data, method)
     if method == "separable" and factors is None:
         raise ValueError(f"method 'separable' needs a rank-1 kernel; this {tuple(k.shape)} "
                          "kernel is not separable")
