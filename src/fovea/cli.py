@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli_types import checked
 from .errors import FoveaError
 
 EXIT_USAGE = 2
@@ -27,15 +28,13 @@ class _Parser(argparse.ArgumentParser):
 
 def _number(convert, accept, expected):
     """An argparse type: ``convert`` the text, then require ``accept(value)``."""
+    parse_checked = checked(convert, accept)
 
     def parse(text: str):
         try:
-            value = convert(text)
+            return parse_checked(text)
         except ValueError:
-            value = None
-        if value is None or not accept(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-        return value
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
 
     parse.__name__ = expected
     return parse

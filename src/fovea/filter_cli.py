@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli_types import checked
 from .errors import FoveaError
 
 BOUNDARIES = ("reflect", "mirror", "nearest", "replicate", "wrap", "constant", "zero")
@@ -44,62 +45,6 @@ class FilterSpecError(FoveaError, ValueError):
 
 
 # ---- parameter types: (parse text -> value or raise ValueError, description) ------------------
-def _positive_float(text):
-    v = float(text)
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError
-    return v
-
-
-def _finite_float(text):
-    v = float(text)
-    if not math.isfinite(v):
-        raise ValueError
-    return v
-
-
-def _nonnegative_float(text):
-    v = float(text)
-    if not (math.isfinite(v) and v >= 0):
-        raise ValueError
-    return v
-
-
-def _fraction(text):
-    v = float(text)
-    if not (0 <= v <= 1):
-        raise ValueError
-    return v
-
-
-def _positive_int(text):
-    v = int(text)
-    if v < 1:
-        raise ValueError
-    return v
-
-
-def _positive_odd_int(text):
-    v = int(text)
-    if v < 1 or v % 2 == 0:
-        raise ValueError
-    return v
-
-
-def _nonnegative_int(text):
-    v = int(text)
-    if v < 0:
-        raise ValueError
-    return v
-
-
-def _axis(text):
-    v = int(text)
-    if v not in (0, 1):
-        raise ValueError
-    return v
-
-
 def _kind(text):
     if text not in ("central", "forward", "backward"):
         raise ValueError
@@ -107,16 +52,17 @@ def _kind(text):
 
 
 TYPES = {
-    "sigma": (_positive_float, "a positive number"),
-    "sigma0": (_nonnegative_float, "a number ≥ 0"),
-    "alpha": (_finite_float, "a number"),
-    "radius": (_nonnegative_int, "an integer ≥ 0"),
-    "size": (_positive_int, "a positive integer"),
-    "odd_size": (_positive_odd_int, "a positive odd integer"),
+    "sigma": (checked(float, lambda v: 0 < v < math.inf), "a positive number"),
+    "sigma0": (checked(float, lambda v: 0 <= v < math.inf), "a number ≥ 0"),
+    "alpha": (checked(float, math.isfinite), "a number"),
+    "radius": (checked(int, lambda v: v >= 0), "an integer ≥ 0"),
+    "size": (checked(int, lambda v: v >= 1), "a positive integer"),
+    "odd_size": (checked(int, lambda v: v >= 1 and v % 2), "a positive odd integer"),
     "int": (int, "an integer"),
-    "axis": (_axis, "0 (y, down the rows) or 1 (x, along the columns)"),
+    "axis": (checked(int, lambda v: v in (0, 1)),
+             "0 (y, down the rows) or 1 (x, along the columns)"),
     "kind": (_kind, "central, forward or backward"),
-    "fraction": (_fraction, "a number in [0, 1]"),
+    "fraction": (checked(float, lambda v: 0 <= v <= 1), "a number in [0, 1]"),
 }
 
 # name -> (parameters: {param: (type, required)}, one-line description)
