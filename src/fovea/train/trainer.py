@@ -1,0 +1,247 @@
+"""The Trainer: epochs of augmented, regularized mini-batch descent with validation, early
+stopping, weight averaging and a checkpoint after every epoch from which a killed run resumes
+bit for bit."""
+
+from __future__ import annotations
+
+import time
+
+from tqdm import tqdm
+
+from .. import backend
+from ..autograd import Tensor, no_grad
+from ..backend import xp
+from .callbacks import EMA, EarlyStopping, snapshot, weight_penalty
+from .checkpoint import load_checkpoint, save_checkpoint, split_prefix, with_prefix
+
+
+def batch_tensors(x, y, transform=None):
+    """A batch of NumPy arrays as Tensors, images through ``transform`` first."""
+    x = xp.asarray(x)
+    if transform is not None:
+        x = transform(x)
+    return Tensor(x), Tensor(xp.asarray(y))
+
+
+def count_correct(logits, targets) -> int:
+    """Correct argmax predictions; soft targets (probabilities) count by their argmax."""
+    t = targets.data
+    if t.ndim == 2:
+        t = t.argmax(axis=1)
+    return int((logits.data.argmax(axis=1) == t).sum())
+
+
+def evaluate(model, loader, loss_fn=None, transform=None, ema=None) -> dict:
+    """Mean loss and accuracy of ``model`` over ``loader`` (eval mode, no graph); with ``ema``
+    the averaged weights are evaluated."""
+    from ..nn import CrossEntropyLoss
+
+    if ema is not None:
+        with ema.swapped_in(model):
+            return evaluate(model, loader, loss_fn, transform)
+    loss_fn = loss_fn or CrossEntropyLoss()
+    was_training = model.training
+    model.eval()
+    total_loss, correct, n = 0.0, 0, 0
+    with no_grad():
+        for x, y in loader:
+            x, y = batch_tensors(x, y, transform)
+            logits = model(x)
+            total_loss += float(loss_fn(logits, y).item()) * len(y)
+            correct += count_correct(logits, y)
+            n += len(y)
+    model.train(was_training)
+    if n == 0:
+        raise ValueError("evaluate: the loader yielded no samples")
+    return {"loss": total_loss / n, "accuracy": correct / n, "n": n}
+
+
+class Trainer:
+    """Trains ``model`` with ``optimizer`` on ``loss_fn`` (cross-entropy by default).
+
+    Per batch: ``augment(images, labels) -> (images, targets)`` on the raw arrays (targets may
+    become class probabilities, e.g. Mixup), ``transform`` (normalization/preprocessing), the
+    data loss plus :func:`weight_penalty` (``l1``, ``l2``), backward, gradient clipping
+    (``clip_grad_norm``, ``clip_grad_value``), the optimizer step, the EMA update and, for a
+    per-batch ``scheduler`` (``batch_scheduler=True``, e.g. OneCycleLR), its step. Per epoch:
+    validation, the epoch scheduler, ``early_stopping``, and a checkpoint in ``run_dir``.
+    """
+
+    def __init__(self, model, optimizer, loss_fn=None, *, transform=None, augment=None,
+                 scheduler=None, batch_scheduler=False, l1=0.0, l2=0.0, clip_grad_norm=None,
+                 clip_grad_value=None, early_stopping: EarlyStopping | None = None,
+                 ema: EMA | None = None, run_dir=None, progress=True, log=print,
+                 on_epoch_end=None, extra_state=None):
+        from ..nn import CrossEntropyLoss
+
+        self.model, self.optimizer = model, optimizer
+        self.loss_fn = loss_fn or CrossEntropyLoss()
+        self.transform, self.augment = transform, augment
+        self.scheduler, self.batch_scheduler = scheduler, batch_scheduler
+        self.l1, self.l2 = l1, l2
+        self.clip_grad_norm, self.clip_grad_value = clip_grad_norm, clip_grad_value
+        self.early_stopping, self.ema = early_stopping, ema
+        self.run_dir, self.progress, self.log = run_dir, progress, log
+        self.on_epoch_end = on_epoch_end
+        self.extra_state = extra_state or {}
+        self.history = []
+        self.epoch = 0
+
+    # ---- one step and one epoch ------------------------------------------------------------
+    def step(self, x, y) -> tuple:
+        """One optimizer step on a batch of arrays; returns (data loss, penalty, correct, n)."""
+        if self.augment is not None:
+            x, y = self.augment(x, y)
+        x, y = batch_tensors(x, y, self.transform)
+        logits = self.model(x)
+        loss = self.loss_fn(logits, y)
+        penalty = weight_penalty(self.model, self.l1, self.l2)
+        total = loss if penalty is None else loss + penalty
+        self.optimizer.zero_grad()
+        total.backward()
+        if self.clip_grad_norm or self.clip_grad_value:
+            from ..nn.utils import clip_grad_norm_, clip_grad_value_
+
+            if self.clip_grad_value:
+                clip_grad_value_(self.model.parameters(), self.clip_grad_value)
+            if self.clip_grad_norm:
+                clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
+        self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        if self.scheduler is not None and self.batch_scheduler:
+            self.scheduler.step()
+        return (float(loss.item()), 0.0 if penalty is None else float(penalty.item()),
+                count_correct(logits, y), len(x))
+
+    def train_epoch(self, loader, desc="train") -> dict:
+        self.model.train()
+        loss_sum = penalty_sum = 0.0
+        correct = n = 0
+        bar = tqdm(loader, desc=desc, leave=False, disable=not self.progress, unit="batch")
+        for x, y in bar:
+            loss, penalty, c, k = self.step(x, y)
+            loss_sum += loss * k
+            penalty_sum += penalty * k
+            correct += c
+            n += k
+            bar.set_postfix(loss=f"{loss_sum / n:.4f}", acc=f"{correct / n:.4f}", refresh=False)
+        bar.close()
+        d = max(n, 1)
+        out = {"loss": loss_sum / d, "accuracy": correct / d, "n": n}
+        if self.l1 or self.l2:
+            out["penalty"] = penalty_sum / d
+        return out
+
+    # ---- the run --------------------------------------------------------------------------
+    def fit(self, train_loader, val_loader, epochs: int) -> list:
+        """Train until ``epochs`` epochs are done (counting those of a resumed checkpoint) or
+        early stopping says stop; returns the per-epoch records."""
+        while self.epoch < epochs:
+            epoch = self.epoch + 1
+            t0 = time.perf_counter()
+            lr = self.optimizer.param_groups[0]["lr"]
+            tr = self.train_epoch(train_loader, desc=f"epoch {epoch}/{epochs}")
+            va = (evaluate(self.model, val_loader, self.loss_fn, self.transform, self.ema)
+                  if val_loader is not None else None)
+            record = {
+                "epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["accuracy"],
+                "val_loss": va["loss"] if va else None, "val_acc": va["accuracy"] if va else None,
+                "seconds": round(time.perf_counter() - t0, 3), "lr": lr,
+            }
+            if "penalty" in tr:  # the regularization term, reported apart from the data loss
+                record["train_penalty"] = tr["penalty"]
+            if self.scheduler is not None and not self.batch_scheduler:
+                if getattr(self.scheduler, "needs_metric", False):  # ReduceLROnPlateau
+                    self.scheduler.step(record["val_loss"] if va else tr["loss"])
+                else:
+                    self.scheduler.step()
+            self.history.append(record)
+            self.epoch = epoch
+            stop = False
+            if self.early_stopping is not None and va is not None:
+                stop = self.early_stopping.update(record, self.model)
+            if self.log is not None:
+                val = f"  val loss {va['loss']:.4f} acc {va['accuracy']:.4f}" if va else ""
+                self.log(f"epoch {epoch}/{epochs}  train loss {tr['loss']:.4f} "
+                         f"acc {tr['accuracy']:.4f}{val}  ({record['seconds']:.1f} s)")
+            if self.run_dir is not None:
+                self.save_checkpoint(train_loader, stopped=stop)
+            if self.on_epoch_end is not None:
+                self.on_epoch_end(record)
+            if stop:
+                break
+        if self.early_stopping is not None:
+            self.early_stopping.restore(self.model)
+        return self.history
+
+    # ---- checkpoints ------------------------------------------------------------------------
+    def state(self, train_loader) -> tuple:
+        """(arrays, meta) of everything a resumed run needs to continue identically."""
+        arrays = with_prefix("model", {k: v.data for k, v in self.model.state_dict().items()})
+        opt = self.optimizer.state_dict()
+        scalars = {}
+        for idx, entry in opt["state"].items():
+            for name, value in entry.items():
+                if isinstance(value, Tensor):
+                    arrays[f"optim.{idx}.{name}"] = value.data
+                else:
+                    scalars.setdefault(str(idx), {})[name] = value
+        if self.ema is not None:
+            arrays.update(with_prefix("ema", self.ema.state_dict()))
+        es = self.early_stopping
+        if es is not None and es.best_weights is not None:
+            arrays.update(with_prefix("best", es.best_weights))
+        meta = {
+            "history": self.history,
+            "optimizer": {"param_groups": opt["param_groups"], "scalars": scalars},
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "early_stopping": es.state_dict() if es is not None else None,
+            "rng": {"backend": backend.get_rng_state(),
+                    "loader": train_loader.state_dict() if hasattr(train_loader, "state_dict")
+                    else None,
+                    "augment": self.augment.state_dict()
+                    if hasattr(self.augment, "state_dict") else None},
+            **self.extra_state,
+        }
+        return arrays, meta
+
+    def save_checkpoint(self, train_loader, stopped=False):
+        arrays, meta = self.state(train_loader)
+        meta["stopped"] = bool(stopped)
+        return save_checkpoint(self.run_dir, self.epoch, arrays, meta)
+
+    def resume(self, train_loader) -> dict:
+        """Load the run directory's checkpoint into this trainer; returns its JSON part."""
+        arrays, meta = load_checkpoint(self.run_dir)
+        self.model.load_state_dict(split_prefix(arrays, "model"))
+        opt_state = {}
+        for key, value in arrays.items():
+            if key.startswith("optim."):
+                _, idx, name = key.split(".", 2)
+                opt_state.setdefault(int(idx), {})[name] = Tensor(value)
+        for idx, entry in meta["optimizer"]["scalars"].items():
+            opt_state.setdefault(int(idx), {}).update(entry)
+        self.optimizer.load_state_dict({"state": opt_state,
+                                        "param_groups": meta["optimizer"]["param_groups"]})
+        if self.scheduler is not None and meta.get("scheduler") is not None:
+            self.scheduler.load_state_dict(meta["scheduler"])
+        if self.ema is not None:
+            self.ema.load_state_dict(split_prefix(arrays, "ema"))
+        es = self.early_stopping
+        if es is not None and meta.get("early_stopping") is not None:
+            es.load_state_dict(meta["early_stopping"])
+            best = split_prefix(arrays, "best")
+            es.best_weights = best or None
+        rng = meta["rng"]
+        backend.set_rng_state(rng["backend"])
+        if rng.get("loader") is not None:
+            train_loader.load_state_dict(rng["loader"])
+        if rng.get("augment") is not None and self.augment is not None:
+            self.augment.load_state_dict(rng["augment"])
+        self.history = list(meta["history"])
+        self.epoch = int(meta["epoch"])
+        return meta
+
+
+__all__ = ["Trainer", "evaluate", "batch_tensors", "count_correct", "snapshot"]
