@@ -13,7 +13,7 @@ import pytest
 import fovea
 import fovea.nn.functional as F
 from fovea import nn
-from fovea.models import MLP, MODEL_NAMES, LeNet5, LinearClassifier, build_model
+from fovea.models import MLP, MODEL_NAMES, LeNet5, LinearClassifier, SmallCNN, build_model
 
 RTOL = 1e-4
 
@@ -220,7 +220,7 @@ def test_mlp_bad_sizes(sizes):
 # ---- build_model --------------------------------------------------------------------------------
 
 def test_model_names():
-    assert tuple(MODEL_NAMES) == ("linear", "mlp", "lenet5")
+    assert tuple(MODEL_NAMES) == ("linear", "mlp", "lenet5", "cnn")
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -228,7 +228,7 @@ def test_build_model_each_name(name):
     fovea.manual_seed(0)
     model = build_model(name)
     assert isinstance(model, nn.Module)
-    expected = {"linear": LinearClassifier, "mlp": MLP, "lenet5": LeNet5}[name]
+    expected = {"linear": LinearClassifier, "mlp": MLP, "lenet5": LeNet5, "cnn": SmallCNN}[name]
     assert type(model) is expected
     out = model(fovea.randn(2, 1, 28, 28))
     assert out.shape == (2, 10) and out.dtype == np.float32
@@ -266,3 +266,19 @@ def test_same_seed_same_weights():
         b = build_model(name).state_dict()
         for k in a:
             np.testing.assert_array_equal(a[k].data, b[k].data)
+
+
+def test_build_model_init_batchnorm_dropout():
+    fovea.manual_seed(0)
+    mlp = build_model("mlp", hidden=(64,), batchnorm=True, dropout=0.3, init="zeros")
+    kinds = [type(m).__name__ for m in mlp.layers]
+    assert kinds == ["Flatten", "Linear", "BatchNorm1d", "ReLU", "Dropout", "Linear"]
+    assert all(np.all(m.weight.data == 0) for m in mlp.modules() if isinstance(m, nn.Linear))
+    ortho = build_model("lenet5", init="orthogonal")
+    w = ortho.classifier[1].weight.data.astype(np.float64)   # (120, 400): orthonormal rows
+    np.testing.assert_allclose(w @ w.T, np.eye(120) * 2, atol=1e-4)  # relu gain √2 squared
+    with pytest.raises(ValueError, match="init"):
+        build_model("mlp", init="magic")
+    cnn = build_model("cnn", activation="gelu", dropout=0.1)
+    assert any(isinstance(m, nn.GELU) for m in cnn.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in cnn.modules())

@@ -302,7 +302,7 @@ def _run_backward(root: Tensor, seed) -> None:
         if ctx is None or node._retain:
             gt = node.grad
             # a leaf owns its gradient: g may be shared with other inputs or read-only
-            node.grad = Tensor._wrap(g.copy() if gt is None else gt.data + g)
+            node.grad = Tensor._wrap(g.copy(order="K") if gt is None else gt.data + g)
             if ctx is None:
                 continue
         needs = ctx.needs_grad

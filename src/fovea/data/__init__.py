@@ -3,14 +3,43 @@
 ``fovea.data.download.download(url, dest_path, ...)`` is the resumable, verified downloader.
 """
 
+from .augment import (
+                      AugmentError,
+                      AugmentSpecError,
+                      ColorJitter,
+                      Compose,
+                      CutMix,
+                      Cutout,
+                      Mixup,
+                      RandomAffine,
+                      RandomCrop,
+                      RandomHorizontalFlip,
+                      parse_augment,
+                      predict_tta,
+                      tta_views,
+)
 from .dataset import DataArgumentError, Dataset, Subset, TensorDataset
 from .datasets import DATASET_INFO, load_dataset
 from .idx import read_idx, write_idx
 from .loader import DataLoader
 from .mini import load_mnist_mini
 from .mnist import default_data_dir, load_mnist
+from .preprocess import (
+                      Center,
+                      NotFittedError,
+                      PCAWhiten,
+                      PreprocessError,
+                      Standardize,
+                      ZCAWhiten,
+                      load_preprocessor,
+                      make_preprocessor,
+)
 
 __all__ = [
+    "AugmentError", "AugmentSpecError", "ColorJitter", "Compose", "CutMix", "Cutout", "Mixup",
+    "RandomAffine", "RandomCrop", "RandomHorizontalFlip", "parse_augment", "predict_tta",
+    "tta_views", "Center", "NotFittedError", "PCAWhiten", "PreprocessError", "Standardize",
+    "ZCAWhiten", "load_preprocessor", "make_preprocessor",
     "DATASET_INFO",
     "DataArgumentError",
     "DataLoader",

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from .. import nn
-
-ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+from .blocks import ACTIVATIONS, activation_module
 
 
 class LinearClassifier(nn.Module):
@@ -34,9 +33,11 @@ class MLP(nn.Module):
     """A multilayer perceptron: Linear layers of the given sizes with an activation between.
 
     ``sizes`` = (input, hidden…, classes), e.g. (784, 256, 10). Inputs are flattened first.
+    Each hidden layer is Linear → [BatchNorm1d] → activation → [Dropout(p)].
     """
 
-    def __init__(self, sizes=(784, 256, 10), activation: str = "relu"):
+    def __init__(self, sizes=(784, 256, 10), activation: str = "relu", dropout: float = 0.0,
+                 batchnorm: bool = False):
         super().__init__()
         if len(sizes) < 2 or any(int(s) <= 0 for s in sizes):
             raise ValueError(f"MLP sizes must be at least two positive ints, got {sizes}")
@@ -47,7 +48,11 @@ class MLP(nn.Module):
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(nn.Linear(int(a), int(b)))
             if i < len(sizes) - 2:
-                layers.append(ACTIVATIONS[activation]())
+                if batchnorm:
+                    layers.append(nn.BatchNorm1d(int(b)))
+                layers.append(activation_module(activation))
+                if dropout:
+                    layers.append(nn.Dropout(dropout))
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -61,15 +66,16 @@ class LeNet5(nn.Module):
     conv 5×5 (6) → pool → conv 5×5 (16) → pool → 400 → 120 → 84 → classes
     """
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 10):
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, activation: str = "relu"):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(in_channels, 6, 5, padding=2), activation_module(activation),
+            nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5), activation_module(activation), nn.MaxPool2d(2),
         )
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-            nn.Linear(84, num_classes),
+            nn.Flatten(), nn.Linear(16 * 5 * 5, 120), activation_module(activation),
+            nn.Linear(120, 84), activation_module(activation), nn.Linear(84, num_classes),
         )
 
     def forward(self, x):

@@ -1,6 +1,8 @@
 """fovea.nn: modules, layers, losses and initialization with PyTorch's names."""
 
-from . import functional, init
+from . import functional, init, utils
+from .activation import ELU, GELU, SELU, Hardtanh, LeakyReLU, Maxout, PReLU, SiLU, Softplus
+from .dropout import Dropout, Dropout2d
 from .layers import (
                      AvgPool2d,
                      Conv2d,
@@ -16,7 +18,11 @@ from .layers import (
 )
 from .loss import CrossEntropyLoss, MSELoss
 from .module import Module, ModuleList, Parameter, Sequential
+from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, LocalResponseNorm
 
-__all__ = ["functional", "init", "Module", "ModuleList", "Parameter", "Sequential", "Linear",
-           "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Identity", "ReLU", "Sigmoid", "Tanh",
-           "Softmax", "LogSoftmax", "CrossEntropyLoss", "MSELoss"]
+__all__ = ["functional", "init", "utils", "Module", "ModuleList", "Parameter", "Sequential",
+           "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Identity", "ReLU",
+           "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "CrossEntropyLoss", "MSELoss",
+           "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "SiLU", "Softplus", "Hardtanh", "Maxout",
+           "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "LocalResponseNorm",
+           "Dropout", "Dropout2d"]

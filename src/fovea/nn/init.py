@@ -103,3 +103,114 @@ def kaiming_normal_(tensor, a: float = 0.0, mode: str = "fan_in",
         return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     return normal_(tensor, 0.0, std)
+
+
+def orthogonal_(tensor, gain: float = 1.0):
+    """A (semi-)orthogonal matrix, scaled by ``gain`` (Saxe et al.), PyTorch's algorithm.
+
+    The tensor is viewed as a (rows, cols) matrix, rows = shape[0], cols = the product of the
+    rest. A (rows, cols) standard normal matrix (transposed if it is wide) is factored as QR,
+    and Q's columns are multiplied by the signs of diag(R), which makes Q uniformly
+    distributed over the orthogonal matrices (Haar measure). Tall: WᵀW = gain²·I; wide:
+    WWᵀ = gain²·I. A no-op on an empty tensor.
+    """
+    if tensor.ndim < 2:
+        raise ValueError(f"orthogonal_ needs at least 2 dimensions, got shape {tensor.shape}")
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    flat = xp.asarray(backend.rng().normal(0.0, 1.0, (rows, cols)))
+    if rows < cols:
+        flat = flat.T
+    q, r = xp.linalg.qr(flat)
+    q = q * xp.where(xp.diagonal(r) < 0, -1.0, 1.0)  # sign(0) is taken as +1
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, gain * q)
+
+
+def _norm_cdf(x: float) -> float:
+    """Φ(x), accurate in the lower tail (erfc does not cancel there)."""
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+def _norm_ppf(p):
+    """Φ⁻¹(p) elementwise for p in (0, 1): Acklam's rational approximation (relative error
+    below 1.2e-9, far below float32's resolution)."""
+    a = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02,
+         1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00)
+    b = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02,
+         6.680131188771972e01, -1.328068155288572e01)
+    c = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00,
+         -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00)
+    d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00,
+         3.754408661907416e00)
+
+    def poly(coef, x):
+        out = xp.zeros_like(x) + coef[0]
+        for k in coef[1:]:
+            out = out * x + k
+        return out
+
+    p = xp.asarray(p, dtype=xp.float64)
+    low = 0.02425
+    tail = xp.minimum(p, 1.0 - p)  # the lower tail of p or of 1 − p
+    q = xp.sqrt(-2.0 * xp.log(xp.maximum(tail, 1e-300)))
+    tail_x = poly(c, q) / (poly(d, q) * q + 1.0)  # Φ⁻¹(tail) (negative)
+    tail_x = xp.where(p < 0.5, tail_x, -tail_x)
+    r = (p - 0.5) ** 2
+    central = (p - 0.5) * poly(a, r) / (poly(b, r) * r + 1.0)
+    return xp.where(tail < low, tail_x, central)
+
+
+def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+                  b: float = 2.0):
+    """Fill with N(mean, std²) truncated to [a, b] (absolute bounds, as in PyTorch).
+
+    Sampled by inverting the CDF: u ~ U(Φ(α), Φ(β)) with α = (a − mean)/std,
+    β = (b − mean)/std, then x = mean + std·Φ⁻¹(u), clamped to [a, b]. An interval in the
+    upper tail is sampled as the mirror of its lower-tail twin, so Φ stays accurate even
+    far from the mean (where PyTorch's float32 version loses precision).
+    """
+    if not std > 0:
+        raise ValueError(f"trunc_normal_ needs std > 0, got {std}")
+    if not a < b:
+        raise ValueError(f"trunc_normal_ needs a < b, got a={a}, b={b}")
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    flip = alpha > -beta  # more of [α, β] above 0 than below: sample −x on [−β, −α]
+    if flip:
+        alpha, beta = -beta, -alpha
+    lo, hi = _norm_cdf(alpha), _norm_cdf(beta)
+    u = xp.asarray(backend.rng().uniform(lo, hi, tensor.shape))
+    z = _norm_ppf(xp.clip(u, max(lo, 1e-300), hi))
+    if flip:
+        z = -z
+    return _fill(tensor, xp.clip(mean + std * z, a, b))
+
+
+def eye_(tensor):
+    """The identity matrix (a 2-D tensor only): the "pass the input through" initialization."""
+    if tensor.ndim != 2:
+        raise ValueError(f"eye_ needs a 2-D tensor, got shape {tensor.shape}")
+    return _fill(tensor, xp.eye(*tensor.shape))
+
+
+def dirac_(tensor, groups: int = 1):
+    """The Dirac delta for a 3-, 4- or 5-D convolution weight (out, in, *kernel): output
+    channel d of each group copies input channel d at the kernel's centre, so the layer is
+    the identity on as many channels as both sides have (PyTorch's layout)."""
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError(f"dirac_ needs a 3-, 4- or 5-D tensor, got shape {tensor.shape}")
+    out_channels = tensor.shape[0]
+    if groups < 1 or out_channels % groups:
+        raise ValueError(f"dirac_: {out_channels} output channels do not split into "
+                         f"{groups} groups")
+    per_group = out_channels // groups
+    n = min(per_group, tensor.shape[1])
+    values = xp.zeros(tensor.shape)
+    d = xp.arange(n)
+    centre = tuple(k // 2 for k in tensor.shape[2:])
+    for g in range(groups):
+        values[(g * per_group + d, d, *centre)] = 1.0
+    return _fill(tensor, values)

@@ -6,7 +6,14 @@ import json
 from pathlib import Path
 
 from ..errors import CheckpointError
-from ..serialization import dumps, load_safetensors, read_json, save_safetensors, write_json
+from ..serialization import (
+    atomic_write_bytes,
+    dumps,
+    load_safetensors,
+    read_json,
+    save_safetensors,
+    write_json,
+)
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -29,6 +36,12 @@ class RunDir:
         with open(self.path / METRICS, "a") as f:
             f.write(dumps(record) + "\n")
             f.flush()
+
+    def write_metrics(self, history: list) -> None:
+        """Rewrite metrics.jsonl from the whole history, atomically (a resumed run rewrites
+        what the killed one may have appended after its last checkpoint)."""
+        text = "".join(dumps(record) + "\n" for record in history)
+        atomic_write_bytes(self.path / METRICS, text.encode())
 
     def save_model(self, model) -> Path:
         return save_safetensors(model.state_dict(), self.path / MODEL)

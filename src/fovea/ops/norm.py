@@ -1,0 +1,414 @@
+"""Normalization primitives: batch norm, layer norm, group norm and local response norm.
+
+Batch, layer and group norm share one core: standardize x over some axes,
+x̂ = (x − μ)·σ⁻¹ with σ = √(var + eps) (the biased variance), then scale and shift by a
+per-channel (or per-element) weight and bias. Its backward is the closed form
+
+    dx = σ⁻¹ · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂))      (means over the normalized axes)
+
+with dx̂ = g·w, dw = Σ g·x̂ and db = Σ g over the axes the parameter is broadcast along.
+
+Layout: every full-size array made here is allocated like x (``empty_like``, order "K")
+and small broadcast factors are laid out in x's axis order, so the batch-last output of a
+convolution stays batch-last (the next convolution reads it without a copy) and no ufunc
+iterates against the memory order. Reductions are NumPy sums over an axis tuple and
+einsums for sums of products (no temporary), which walk memory in its own order whatever
+the layout. Group norm splits the channel axis into (groups, channels per group) — a view
+for any strides — instead of flattening.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+from .. import backend
+from ..autograd import Function, Tensor
+from ..backend import xp
+from ..errors import ShapeError
+
+
+# ---- the shared core --------------------------------------------------------------------
+def _count(shape, axes):
+    n = 1
+    for ax in axes:
+        n *= shape[ax]
+    return n
+
+
+def _padded(need):
+    """needs_grad for (x, weight, bias), whether or not weight and bias were passed."""
+    return tuple(need) + (False,) * (3 - len(need))
+
+
+def _dot(a, b, keep):
+    """Σ a·b over every axis not in ``keep`` (a and b of one shape), with the kept axes'
+    dims kept as size 1 elsewhere: one pass, no temporary (einsum), any memory layout."""
+    idx = list(range(a.ndim))
+    out = xp.einsum(a, idx, b, idx, list(keep))
+    return out.reshape(tuple(n if i in keep else 1 for i, n in enumerate(a.shape)))
+
+
+def _center(x, axes, eps):
+    """(x − μ, σ⁻¹, μ, var): μ and the biased variance over ``axes`` (dims kept), computed
+    in two passes (accurate)."""
+    keep = tuple(i for i in range(x.ndim) if i not in axes)
+    mean = x.mean(axis=axes, keepdims=True, dtype=x.dtype)
+    xc = xp.subtract(x, mean, out=_like(x))
+    n = backend.scalar(max(_count(x.shape, axes), 1), x.dtype)
+    var = _dot(xc, xc, keep) / n
+    return xc, 1 / xp.sqrt(var + backend.scalar(eps, x.dtype)), mean, var
+
+
+def _like(a):
+    """An empty array laid out in memory like ``a`` (ufuncs given several operands of
+    different layouts, e.g. a batch-last x and a C-ordered (N, G, 1, 1) factor, would
+    otherwise pick C order and break the batch-last chain)."""
+    return xp.empty_like(a, order="K")
+
+
+def _match(small, like):
+    """A small broadcast factor (e.g. (N, G, C/G, 1, 1)) laid out in ``like``'s axis order.
+
+    NumPy iterates a big array and a factor of conflicting axis orders (N innermost in a
+    batch-last x, outermost in a C-ordered factor) about 8x slower than matching ones."""
+    if sum(n > 1 for n in small.shape) < 2:
+        return small
+    order = sorted(range(like.ndim), key=lambda i: -like.strides[i])  # outermost first
+    out = xp.ascontiguousarray(small.transpose(order))
+    return out.transpose(tuple(order.index(i) for i in range(like.ndim)))
+
+
+def _scale_shift(xc, scale, shift):
+    """xc·scale + shift (shift may be None), a new array in xc's memory order."""
+    out = xp.multiply(xc, scale, out=_like(xc))
+    if shift is not None:
+        out += shift
+    return out
+
+
+# ---- primitives ---------------------------------------------------------------------------
+class BatchNorm(Function):
+    """Batch normalization over every axis but 1 (the channels) of (N, C, *):
+    out = x̂·w + b with x̂ = (x − μ)·σ⁻¹, σ = √(var + eps).
+
+    ``training``: μ and var are the batch mean and biased variance; if ``running_mean`` and
+    ``running_var`` (arrays of shape (C,)) are given they are updated in place,
+    r ← (1 − momentum)·r + momentum·stat, with the *unbiased* variance for ``running_var``
+    (as PyTorch). Otherwise μ and var are ``running_mean`` and ``running_var``.
+
+    Backward (m values per channel, s = w·σ⁻¹): db = Σ g, dw = σ⁻¹·Σ g·(x − μ), and
+    dx = s·(g − db/m − x̂·dw/m) with batch statistics, dx = s·g with given ones.
+    Forward keeps x − μ (not x̂) and backward folds σ⁻¹ into per-channel factors: the
+    reductions are einsums and each full-size array is touched a handful of times.
+    """
+
+    def forward(self, x, weight=None, bias=None, running_mean=None, running_var=None,
+                training=True, momentum=0.1, eps=1e-5):
+        c = x.shape[1]
+        axes = (0,) + tuple(range(2, x.ndim))
+        bshape = (1, c) + (1,) * (x.ndim - 2)
+        m = x.size // c if c else 0
+        dt = x.dtype
+        if training:
+            if m <= 1:
+                raise ValueError(f"batch_norm: expected more than 1 value per channel when "
+                                 f"training, got input of shape {x.shape}")
+            xc, invstd, mean, var = _center(x, axes, eps)
+            mom = float(momentum)
+            if running_mean is not None:
+                running_mean *= 1 - mom
+                running_mean += (mean.reshape(c) * backend.scalar(mom, dt)).astype(
+                    running_mean.dtype)
+            if running_var is not None:
+                running_var *= 1 - mom
+                running_var += (var.reshape(c) * backend.scalar(mom * m / (m - 1), dt)).astype(
+                    running_var.dtype)
+        else:
+            mean = running_mean.astype(dt, copy=False).reshape(bshape)
+            var = running_var.astype(dt, copy=False).reshape(bshape)
+            invstd = 1 / xp.sqrt(var + backend.scalar(eps, dt))
+            xc = None
+        scale = invstd if weight is None else invstd * weight.reshape(bshape)
+        shift = None if bias is None else bias.reshape(bshape)
+        if xc is not None:
+            out = _scale_shift(xc, scale, shift)
+        else:  # x·s + (b − μ·s): no centred copy of x
+            shift = -mean * scale if shift is None else shift - mean * scale
+            out = _scale_shift(x, scale, shift)
+        if self.needs_grad:
+            need = _padded(self.needs_grad)
+            self.axes, self.training, self.m = axes, training, m
+            self.scale, self.invstd = scale, invstd
+            self.xc = xc
+            if not training and need[1]:
+                self.x, self.mean = x, mean
+        return out
+
+    def backward(self, g):
+        need = _padded(self.needs_grad)
+        axes, xc, invstd = self.axes, self.xc, self.invstd
+        c = g.shape[1]
+        gx = gw = gb = None
+        db = dw = None
+        if need[2] or (need[0] and self.training):
+            db = g.sum(axis=axes, keepdims=True)
+        if need[1] or (need[0] and self.training):
+            if xc is None:  # given statistics: centre x now
+                xc = xp.subtract(self.x, self.mean, out=_like(self.x))
+            dw = _dot(g, xc, (1,)) * invstd
+        if need[0]:
+            if self.training:
+                inv_m = backend.scalar(1.0 / self.m, g.dtype)
+                # dx = s·(g − db/m) − (s·σ⁻¹·dw/m)·(x − μ)
+                gx = xp.subtract(g, db * inv_m, out=_like(g))
+                gx *= self.scale
+                t = xp.multiply(xc, self.scale * invstd * dw * inv_m, out=_like(xc))
+                gx -= t
+            else:
+                gx = xp.multiply(g, self.scale, out=_like(g))
+        if need[1]:
+            gw = dw.reshape(c)
+        if need[2]:
+            gb = db.reshape(c)
+        return gx, gw, gb
+
+
+class LayerNorm(Function):
+    """Layer normalization over the last ``ndim`` axes, with an element-wise affine
+    (weight and bias of shape x.shape[-ndim:], or None).
+
+    Backward: with dx̂ = g·w, dx = σ⁻¹·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) (means over the
+    normalized axes), dw = Σ g·x̂ and db = Σ g over the leading axes.
+    """
+
+    def forward(self, x, weight=None, bias=None, ndim=1, eps=1e-5):
+        axes = tuple(range(x.ndim - ndim, x.ndim))
+        xhat, invstd, _, _ = _center(x, axes, eps)
+        xhat *= invstd
+        if self.needs_grad:
+            self.axes, self.lead = axes, tuple(range(x.ndim - ndim))
+            self.xhat, self.invstd, self.w = xhat, invstd, weight
+        if weight is None and bias is None:
+            return xhat
+        return _scale_shift(xhat, 1 if weight is None else weight, bias)
+
+    def backward(self, g):
+        need = _padded(self.needs_grad)
+        xhat, axes, lead = self.xhat, self.axes, self.lead
+        gx = gw = gb = None
+        if need[0]:
+            dxhat = g if self.w is None else xp.multiply(g, self.w, out=_like(g))
+            n = backend.scalar(_count(g.shape, axes), g.dtype)
+            a = dxhat.sum(axis=axes, keepdims=True) / n
+            b = _dot(dxhat, xhat, lead) / n
+            gx = xp.multiply(xhat, b, out=_like(xhat))
+            gx += a
+            xp.subtract(dxhat, gx, out=gx)
+            gx *= self.invstd
+        if need[1]:
+            gw = _dot(g, xhat, axes).reshape(xhat.shape[len(lead):])
+        if need[2]:
+            gb = g.sum(axis=lead)
+        return gx, gw, gb
+
+
+class GroupNorm(Function):
+    """Group normalization of (N, C, *): the channels split into ``num_groups`` groups, each
+    (sample, group) standardized over its channels and positions, then a per-channel affine.
+
+    Works on the (N, G, C/G, *) view of x (a view for any memory layout). With dx̂ = g·w the
+    backward is dx = σ⁻¹·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) per (n, g); both means come
+    from the per-(n, g, c) sums Σ g and Σ g·(x − μ), which also give dw and db.
+    """
+
+    def forward(self, x, weight=None, bias=None, num_groups=1, eps=1e-5):
+        n, c = x.shape[:2]
+        cg = c // num_groups
+        split = (n, num_groups, cg) + x.shape[2:]
+        xs = x.reshape(split)
+        axes = tuple(range(2, xs.ndim))
+        pshape = (1, num_groups, cg) + (1,) * (x.ndim - 2)
+        w = None if weight is None else weight.reshape(pshape)
+        b = None if bias is None else bias.reshape(pshape)
+        xc, invstd, _, _ = _center(xs, axes, eps)
+        out = _scale_shift(xc, _match(invstd if w is None else invstd * w, xc), b)
+        if self.needs_grad:
+            self.split, self.shape, self.w = split, x.shape, w
+            self.xc, self.invstd = xc, invstd
+        return out.reshape(x.shape)
+
+    def backward(self, g):
+        need = _padded(self.needs_grad)
+        xc, invstd, w = self.xc, self.invstd, self.w
+        gs = g.reshape(self.split)
+        sp = tuple(range(3, gs.ndim))  # the positions
+        gsum = gs.sum(axis=sp, keepdims=True)  # (N, G, C/G, 1…): Σ g
+        gxc = _dot(gs, xc, (0, 1, 2))  # Σ g·(x − μ)
+        c = self.shape[1]
+        gx = gw = gb = None
+        if need[0]:
+            m = backend.scalar(_count(xc.shape, range(2, xc.ndim)), g.dtype)
+            gw_ = gsum if w is None else gsum * w
+            gxw = gxc if w is None else gxc * w
+            a = gw_.sum(axis=2, keepdims=True) / m  # mean(dx̂)
+            bb = gxw.sum(axis=2, keepdims=True) * invstd / m  # mean(dx̂·x̂)
+            k1 = invstd if w is None else invstd * w
+            # dx = σ⁻¹·w·g − σ⁻²·bb·(x − μ) − σ⁻¹·a
+            gx = xp.multiply(gs, _match(k1, gs), out=_like(gs))
+            t = xp.multiply(xc, _match(invstd * invstd * bb, xc), out=_like(xc))
+            t += _match(invstd * a, xc)
+            gx -= t
+            gx = gx.reshape(self.shape)
+        if need[1]:
+            gw = (gxc * invstd).sum(axis=0).reshape(c)
+        if need[2]:
+            gb = gsum.sum(axis=0).reshape(c)
+        return gx, gw, gb
+
+
+def _channel_window_sum(a, before, after):
+    """s[:, c] = Σ a[:, j] for j in [c − before, c + after] ∩ [0, C): one add per offset."""
+    c = a.shape[1]
+    s = a.copy(order="K")
+    for off in range(1, min(after, c - 1) + 1):
+        s[:, :c - off] += a[:, off:]
+    for off in range(1, min(before, c - 1) + 1):
+        s[:, off:] += a[:, :c - off]
+    return s
+
+
+class LocalResponseNorm(Function):
+    """AlexNet's local response normalization across channels (PyTorch's semantics):
+
+        out_c = x_c · d_c^(−β),  d_c = k + (α/size) · Σ_{j ∈ window(c)} x_j²,
+
+    window(c) = [c − ⌊size/2⌋, c + ⌊(size−1)/2⌋] clipped to the channels (zero padding).
+    Backward: dx_j = g_j·d_j^(−β) − (2αβ/size)·x_j·Σ_{c : j ∈ window(c)} g_c·x_c·d_c^(−β−1).
+    """
+
+    def forward(self, x, size=5, alpha=1e-4, beta=0.75, k=1.0):
+        dt = x.dtype
+        before, after = size // 2, (size - 1) // 2
+        d = _channel_window_sum(xp.square(x), before, after)
+        d *= backend.scalar(alpha / size, dt)
+        d += backend.scalar(k, dt)
+        dpow = d ** backend.scalar(-beta, dt)
+        if self.needs_grad:
+            self.x, self.d, self.dpow = x, d, dpow
+            self.params = (before, after, alpha, beta, size)
+        return x * dpow
+
+    def backward(self, g):
+        x, d, dpow = self.x, self.d, self.dpow
+        before, after, alpha, beta, size = self.params
+        t = g * x
+        t *= dpow
+        t /= d
+        u = _channel_window_sum(t, after, before)  # the transposed window
+        u *= x
+        u *= backend.scalar(2 * alpha * beta / size, g.dtype)
+        gx = g * dpow
+        gx -= u
+        return gx
+
+
+# ---- functional wrappers (torch.nn.functional's names and signatures) -------------------------
+def _as_tensor(x, name="input"):
+    t = x if isinstance(x, Tensor) else Tensor(x)
+    if not backend.is_floating(t.dtype):
+        raise TypeError(f"{name} must be a floating tensor, got {t.dtype}")
+    return t
+
+
+def _params(fn, x, weight, bias, shape):
+    """weight and bias as tensors of x's dtype and the given shape (or None)."""
+    out = []
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is None:
+            out.append(None)
+            continue
+        p = p if isinstance(p, Tensor) else Tensor(p)
+        if p.dtype != x.dtype:
+            raise TypeError(f"{fn}: dtype mismatch: input {x.dtype}, {name} {p.dtype}; "
+                            "convert explicitly (.float() or .double())")
+        if tuple(p.shape) != tuple(shape):
+            raise ShapeError(f"{fn}: {name} of shape {tuple(p.shape)} does not fit input of "
+                             f"shape {tuple(x.shape)} (expected {tuple(shape)})")
+        out.append(p)
+    return out
+
+
+def _stat(fn, name, t, c, x):
+    if t is None:
+        return None
+    arr = t.data if isinstance(t, Tensor) else t
+    if tuple(arr.shape) != (c,):
+        raise ShapeError(f"{fn}: {name} of shape {tuple(arr.shape)} does not fit input of "
+                         f"shape {tuple(x.shape)} (expected ({c},))")
+    return arr
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalization of (N, C, *) over every axis but the channels.
+
+    With ``training`` the batch statistics are used and ``running_mean``/``running_var`` (if
+    not None) are updated in place with ``momentum`` (unbiased variance, as PyTorch);
+    otherwise the running statistics are used.
+    """
+    x = _as_tensor(input)
+    if x.ndim < 2:
+        raise ShapeError(f"batch_norm expects input (N, C, *), got shape {tuple(x.shape)}")
+    c = x.shape[1]
+    rm = _stat("batch_norm", "running_mean", running_mean, c, x)
+    rv = _stat("batch_norm", "running_var", running_var, c, x)
+    if not training and (rm is None or rv is None):
+        raise ValueError("batch_norm: running_mean and running_var are needed when not "
+                         "training")
+    w, b = _params("batch_norm", x, weight, bias, (c,))
+    return BatchNorm.apply(x, w, b, running_mean=rm, running_var=rv, training=bool(training),
+                           momentum=momentum, eps=eps)
+
+
+def _shape_tuple(shape):
+    if isinstance(shape, numbers.Integral):
+        return (int(shape),)
+    return tuple(int(n) for n in shape)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalization over the last len(normalized_shape) dimensions."""
+    x = _as_tensor(input)
+    shape = _shape_tuple(normalized_shape)
+    d = len(shape)
+    if d == 0 or x.ndim < d or tuple(x.shape[x.ndim - d:]) != shape:
+        raise ShapeError(f"layer_norm: input of shape {tuple(x.shape)} does not end in "
+                         f"normalized_shape {shape}")
+    w, b = _params("layer_norm", x, weight, bias, shape)
+    return LayerNorm.apply(x, w, b, ndim=d, eps=eps)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group normalization of (N, C, *) with ``num_groups`` groups of channels."""
+    x = _as_tensor(input)
+    if x.ndim < 2:
+        raise ShapeError(f"group_norm expects input (N, C, *), got shape {tuple(x.shape)}")
+    c = x.shape[1]
+    if num_groups <= 0 or c % num_groups:
+        raise ShapeError(f"group_norm: {c} channels of input shape {tuple(x.shape)} are not "
+                         f"divisible into {num_groups} groups")
+    w, b = _params("group_norm", x, weight, bias, (c,))
+    return GroupNorm.apply(x, w, b, num_groups=int(num_groups), eps=eps)
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Local response normalization across channels of (N, C, *) (AlexNet; PyTorch's
+    semantics: alpha is divided by size)."""
+    x = _as_tensor(input)
+    if x.ndim < 3:
+        raise ShapeError(f"local_response_norm expects input (N, C, *) with at least 3 "
+                         f"dimensions, got shape {tuple(x.shape)}")
+    if int(size) < 1:
+        raise ValueError(f"local_response_norm: size must be at least 1, got {size}")
+    return LocalResponseNorm.apply(x, size=int(size), alpha=float(alpha), beta=float(beta),
+                                   k=float(k))

@@ -1,0 +1,197 @@
+"""The training configuration: one table of options drives the ``fovea train`` flags, the keys
+of a TOML file (``--config run.toml``) and their validation.
+
+Precedence: the defaults here < the TOML file < flags given on the command line. Keys use
+underscores (``batch_size``; dashes are accepted too). An unknown key or a bad value is a
+ConfigError naming it; the resolved configuration is saved in the run directory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..cli_types import checked
+from ..errors import FoveaError
+
+
+class ConfigError(FoveaError, ValueError):
+    """An unknown configuration key, a bad value, or an unreadable TOML file."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: its parser of text (flags) and checker of TOML values, default and help."""
+
+    parse: object          # text -> value, ValueError when bad
+    default: object
+    help: str
+    choices: tuple | None = None
+    kind: str = "value"    # "value", "flag" (a bool switch), "list" (several values)
+    expected: str = ""
+
+
+def _choice(*names):
+    def parse(text):
+        if text not in names:
+            raise ValueError(text)
+        return text
+
+    return parse
+
+
+def _opt_positive_float(text):
+    if str(text).lower() in ("none", "off", "0"):
+        return None
+    return checked(float, lambda v: 0 < v < math.inf)(text)
+
+
+POS_INT = (checked(int, lambda v: v > 0), "a positive integer")
+NONNEG_INT = (checked(int, lambda v: v >= 0), "an integer ≥ 0")
+POS_FLOAT = (checked(float, lambda v: 0 < v < math.inf), "a positive number")
+NONNEG_FLOAT = (checked(float, lambda v: 0 <= v < math.inf), "a number ≥ 0")
+FRACTION = (checked(float, lambda v: 0 <= v < 1), "a fraction in [0, 1)")
+DECAY = (checked(float, lambda v: 0 < v < 1), "a number in (0, 1)")
+
+MODELS = ("linear", "mlp", "lenet5", "cnn")
+DATASETS = ("mnist-mini", "mnist")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+SCHEDULES = ("constant", "cosine", "step", "multistep", "exponential", "onecycle", "linear",
+             "plateau")
+PREPROCESS = ("normalize", "none", "center", "standardize", "pca", "zca")
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "gelu", "silu",
+               "softplus", "hardtanh")
+INITS = ("default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal",
+         "orthogonal", "normal", "zeros")
+MONITORS = ("none", "val_loss", "val_acc", "gap")
+
+
+def _opt(parse_expected, default, help, **kw):
+    parse, expected = parse_expected
+    return Option(parse, default, help, expected=expected, **kw)
+
+
+def _choice_opt(choices, default, help):
+    return Option(_choice(*choices), default, help, choices=choices,
+                  expected="one of " + ", ".join(choices))
+
+
+OPTIONS = {
+    "model": _choice_opt(MODELS, "lenet5", "the network"),
+    "dataset": _choice_opt(DATASETS, "mnist-mini", "the dataset"),
+    "data_dir": Option(str, None, "where the dataset files are (default: $FOVEA_DATA_DIR or a "
+                       "cache)", expected="a directory"),
+    "download": Option(bool, True, "download missing dataset files", kind="flag"),
+    "epochs": _opt(POS_INT, 10, "number of epochs"),
+    "batch_size": _opt(POS_INT, 64, "mini-batch size"),
+    "optimizer": _choice_opt(OPTIMIZERS, "adam", "the optimizer"),
+    "lr": Option(POS_FLOAT[0], None, "learning rate (default 1e-3 for adam/adamw, 0.05 for "
+                 "sgd, 1e-2 for rmsprop/adagrad)", expected=POS_FLOAT[1]),
+    "momentum": _opt(NONNEG_FLOAT, 0.9, "momentum of sgd and rmsprop"),
+    "weight_decay": _opt(NONNEG_FLOAT, 0.0, "weight decay (coupled for sgd/adam, decoupled "
+                         "for adamw)"),
+    "lr_schedule": _choice_opt(SCHEDULES, "cosine", "learning-rate schedule"),
+    "lr_gamma": _opt(POS_FLOAT, 0.1, "decay factor of the step/multistep/exponential "
+                     "schedules and of plateau"),
+    "lr_step": _opt(POS_INT, 5, "epochs between decays (step); patience (plateau)"),
+    "lr_milestones": Option(POS_INT[0], [5, 8], "epochs at which multistep decays",
+                            kind="list", expected=POS_INT[1]),
+    "warmup_epochs": _opt(POS_INT, 3, "epochs of the linear warm-up (schedule linear)"),
+    "l1": _opt(NONNEG_FLOAT, 0.0, "L1 penalty λ·Σ|w| added to the loss"),
+    "l2": _opt(NONNEG_FLOAT, 0.0, "L2 penalty λ·Σw² added to the loss"),
+    "clip_grad_norm": Option(_opt_positive_float, None, "clip the global gradient norm",
+                             expected="a positive number"),
+    "clip_grad_value": Option(_opt_positive_float, None, "clip every gradient element",
+                              expected="a positive number"),
+    "hidden": Option(POS_INT[0], [256], "hidden layer sizes of the mlp", kind="list",
+                     expected=POS_INT[1]),
+    "activation": _choice_opt(ACTIVATIONS, "relu", "activation of the mlp and cnn"),
+    "init": _choice_opt(INITS, "default", "weight initialization (default: PyTorch's)"),
+    "dropout": _opt(FRACTION, 0.0, "dropout probability (mlp, cnn)"),
+    "batchnorm": Option(bool, False, "batch normalization after each hidden layer (mlp, "
+                        "lenet5; the cnn always has it)", kind="flag"),
+    "preprocess": _choice_opt(PREPROCESS, "normalize", "input preprocessing fitted on the "
+                              "training split (normalize: the dataset's known mean/std)"),
+    "augment": Option(str, "", "augmentation pipeline, e.g. crop:pad=2,affine:deg=10",
+                      expected="an augmentation spec"),
+    "early_stopping": _choice_opt(MONITORS, "none", "early-stopping monitor"),
+    "patience": _opt(POS_INT, 5, "early-stopping patience (epochs)"),
+    "min_delta": _opt(NONNEG_FLOAT, 0.0, "smallest change that counts as an improvement"),
+    "ema": Option(DECAY[0], None, "keep an exponential moving average of the weights with this "
+                  "decay and evaluate/save it", expected=DECAY[1]),
+    "val_fraction": _opt(FRACTION, 0.1, "fraction of the training split held out"),
+    "seed": _opt(NONNEG_INT, 0, "random seed"),
+}
+
+
+def option_names() -> list:
+    return list(OPTIONS)
+
+
+def defaults() -> dict:
+    return {name: opt.default for name, opt in OPTIONS.items()}
+
+
+def _check_value(name: str, value, source: str):
+    """A TOML value checked with the option's parser (TOML gives typed values)."""
+    opt = OPTIONS[name]
+
+    def one(v):
+        if isinstance(v, bool) and opt.kind != "flag":
+            raise ConfigError(f"{source}: {name} = {v!r}: expected {opt.expected}")
+        if opt.kind == "flag":
+            if not isinstance(v, bool):
+                raise ConfigError(f"{source}: {name} = {v!r}: expected true or false")
+            return v
+        if name in ("data_dir", "augment"):
+            if not isinstance(v, str):
+                raise ConfigError(f"{source}: {name} = {v!r}: expected a string")
+            return v
+        if "integer" in opt.expected and not isinstance(v, int):
+            raise ConfigError(f"{source}: {name} = {v!r}: expected {opt.expected}")
+        try:
+            return opt.parse(str(v) if not isinstance(v, str) else v)
+        except (ValueError, TypeError):
+            raise ConfigError(f"{source}: {name} = {v!r}: expected {opt.expected}") from None
+
+    if opt.kind == "list":
+        if not isinstance(value, list) or not value:
+            raise ConfigError(f"{source}: {name} = {value!r}: expected a non-empty list of "
+                              f"{opt.expected.removeprefix('a ')}s")
+        return [one(v) for v in value]
+    return one(value)
+
+
+def load_toml(path) -> dict:
+    """The options of a TOML file, validated; ConfigError for an unknown key or bad value."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    table = raw.get("train", raw) if isinstance(raw.get("train"), dict) else raw
+    out = {}
+    for key, value in table.items():
+        name = key.replace("-", "_")
+        if name not in OPTIONS:
+            known = ", ".join(OPTIONS)
+            raise ConfigError(f"{path}: unknown key {key!r} (known keys: {known})")
+        out[name] = _check_value(name, value, str(path))
+    return out
+
+
+def resolve(file_options: dict, flag_options: dict) -> dict:
+    """defaults < file < flags."""
+    config = defaults()
+    config.update(file_options)
+    config.update({k: v for k, v in flag_options.items() if v is not None})
+    return config

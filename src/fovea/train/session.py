@@ -1,0 +1,336 @@
+"""A training run from a resolved configuration (see :mod:`fovea.train.config`): data, model,
+optimizer, schedule, preprocessing, augmentation, early stopping and EMA built from the
+options, trained by the Trainer into a run directory; resumed from its checkpoint; evaluated;
+and ensembles of runs. The command line is a thin layer over this module."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import backend, optim
+from ..data import DATASET_INFO, DataLoader, Subset, load_dataset
+from ..errors import CheckpointError
+from ..models import build_model
+from ..serialization import load_safetensors, save_safetensors, write_json
+from .callbacks import EMA, EarlyStopping
+from .config import ConfigError, resolve
+from .run import RunDir
+from .trainer import Trainer, evaluate
+
+DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-2, "adagrad": 1e-2}
+PREPROCESS_FILE = "preprocess.safetensors"
+
+
+# ---- pieces built from the configuration -----------------------------------------------------
+def split(dataset, val_fraction, seed):
+    """Hold out a seeded random ``val_fraction`` of ``dataset`` for validation."""
+    n = len(dataset)
+    n_val = int(round(n * val_fraction))
+    perm = np.random.default_rng(seed).permutation(n)
+    train = Subset(dataset, np.sort(perm[n_val:]))
+    return train, (Subset(dataset, np.sort(perm[:n_val])) if n_val else None)
+
+
+def model_options(config) -> dict:
+    return {"hidden": list(config["hidden"]), "activation": config["activation"],
+            "dropout": config["dropout"], "batchnorm": config["batchnorm"],
+            "init": config["init"]}
+
+
+def make_model(config):
+    info = DATASET_INFO[config["dataset"]]
+    return build_model(config["model"], info["input_shape"], info["num_classes"],
+                       **model_options(config))
+
+
+def make_optimizer(config, params):
+    name = config["optimizer"]
+    lr = config["lr"] if config["lr"] is not None else DEFAULT_LR[name]
+    wd, mom = config["weight_decay"], config["momentum"]
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, momentum=mom, weight_decay=wd)
+    if name == "adam":
+        return optim.Adam(params, lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return optim.AdamW(params, lr=lr, weight_decay=wd)
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=lr, momentum=mom, weight_decay=wd)
+    return optim.Adagrad(params, lr=lr, weight_decay=wd)
+
+
+def make_scheduler(config, optimizer, steps_per_epoch):
+    """(scheduler or None, per_batch)."""
+    s = optim.lr_scheduler
+    name, epochs, gamma = config["lr_schedule"], config["epochs"], config["lr_gamma"]
+    if name == "constant":
+        return None, False
+    if name == "cosine":
+        return s.CosineAnnealingLR(optimizer, T_max=epochs), False
+    if name == "step":
+        return s.StepLR(optimizer, step_size=config["lr_step"], gamma=gamma), False
+    if name == "multistep":
+        return s.MultiStepLR(optimizer, milestones=list(config["lr_milestones"]),
+                             gamma=gamma), False
+    if name == "exponential":
+        return s.ExponentialLR(optimizer, gamma=gamma), False
+    if name == "linear":
+        return s.LinearLR(optimizer, start_factor=1 / 3,
+                          total_iters=config["warmup_epochs"]), False
+    if name == "plateau":
+        return s.ReduceLROnPlateau(optimizer, factor=gamma, patience=config["lr_step"]), False
+    max_lr = optimizer.param_groups[0]["lr"]
+    return s.OneCycleLR(optimizer, max_lr=max_lr, epochs=epochs,
+                        steps_per_epoch=steps_per_epoch), True
+
+
+def make_preprocessor(config, train_images):
+    """The input transform, fitted on the training split only (None for "none")."""
+    from ..data.preprocess import make_preprocessor as make
+    from .loop import Normalize
+
+    name = config["preprocess"]
+    if name == "none":
+        return None
+    if name == "normalize":
+        info = DATASET_INFO[config["dataset"]]
+        return Normalize(info["mean"], info["std"])
+    return make(name).fit(train_images)
+
+
+class BatchAugment:
+    """The Trainer's augmentation hook over a parsed pipeline: (images, labels) → (images,
+    targets), targets becoming class probabilities when a step mixes labels (Mixup, CutMix).
+    Its generator state is saved in checkpoints."""
+
+    def __init__(self, pipeline, num_classes):
+        self.pipeline, self.num_classes = pipeline, num_classes
+
+    def __call__(self, images, labels):
+        return self.pipeline(images, labels, self.num_classes)
+
+    def state_dict(self):
+        return self.pipeline.state_dict()
+
+    def load_state_dict(self, state):
+        self.pipeline.load_state_dict(state)
+
+
+def make_augment(config, num_classes):
+    """The training-time augmentation of ``config["augment"]`` (None when empty), seeded from
+    the run's seed."""
+    from ..data.augment import parse_augment
+
+    pipeline = parse_augment(config["augment"], generator=config["seed"] + 1)
+    return BatchAugment(pipeline, num_classes) if pipeline.transforms else None
+
+
+# ---- a run ------------------------------------------------------------------------------------
+def _train_images(train_set):
+    return train_set.dataset.arrays[0][train_set.indices]
+
+
+def _save_preprocessor(run, transform):
+    if transform is not None and hasattr(transform, "state"):
+        save_safetensors(transform.state(), run.path / PREPROCESS_FILE)
+
+
+def load_transform(run, config):
+    """The run's saved input transform (its dataset statistics or fitted preprocessing)."""
+    from .loop import Normalize
+
+    name = config.get("preprocess", "normalize")
+    if name == "none":
+        return None
+    if name == "normalize":
+        norm = config["normalize"]
+        return Normalize(norm["mean"], norm["std"])
+    from ..data.preprocess import load_preprocessor
+
+    return load_preprocessor(config["preprocessing"], load_safetensors(run.path /
+                                                                         PREPROCESS_FILE))
+
+
+def train_run(config: dict, out, resume: bool = False, progress=True, log=None) -> dict:
+    """Train (or resume) the run ``config`` describes into ``out``; returns the test metrics.
+
+    The run directory gets config.json (the resolved configuration), metrics.jsonl (rewritten
+    atomically from the history every epoch), a checkpoint after every epoch,
+    model.safetensors (the EMA weights with ``ema``, the best epoch's with early stopping),
+    early_stopping.json and test_metrics.json.
+    """
+    run = RunDir(out)
+    backend.manual_seed(config["seed"])
+    info = DATASET_INFO[config["dataset"]]
+    load = dict(data_dir=config["data_dir"], download=config["download"], progress=progress)
+    train_full = load_dataset(config["dataset"], "train", **load)
+    test = load_dataset(config["dataset"], "test", **load)
+    train_set, val_set = split(train_full, config["val_fraction"], config["seed"])
+    transform = make_preprocessor(config, _train_images(train_set))
+    model = make_model(config)
+    optimizer = make_optimizer(config, model.parameters())
+    train_loader = DataLoader(train_set, batch_size=config["batch_size"], shuffle=True,
+                              seed=config["seed"])
+    val_loader = DataLoader(val_set, batch_size=500) if val_set is not None else None
+    scheduler, per_batch = make_scheduler(config, optimizer, len(train_loader))
+    stopper = None
+    if config["early_stopping"] != "none":
+        if val_set is None:
+            raise ConfigError("early_stopping needs a validation split (val_fraction > 0)")
+        stopper = EarlyStopping(config["early_stopping"], config["patience"],
+                                config["min_delta"])
+    ema = EMA(model, config["ema"]) if config["ema"] else None
+    saved = dict(config)
+    saved.update({
+        "input_shape": list(info["input_shape"]), "num_classes": info["num_classes"],
+        "model_options": model_options(config), "test_split": "test",
+        "train_size": len(train_set), "val_size": len(val_set) if val_set is not None else 0,
+    })
+    if config["preprocess"] == "normalize":
+        saved["normalize"] = transform.to_config()
+    elif transform is not None:
+        saved["preprocessing"] = transform.to_config()
+    trainer = Trainer(model, optimizer, transform=transform,
+                      augment=make_augment(config, info["num_classes"]),
+                      scheduler=scheduler, batch_scheduler=per_batch, l1=config["l1"],
+                      l2=config["l2"], clip_grad_norm=config["clip_grad_norm"],
+                      clip_grad_value=config["clip_grad_value"], early_stopping=stopper,
+                      ema=ema, run_dir=run.path, progress=progress, log=log)
+    if resume:
+        trainer.resume(train_loader)
+        if log:
+            log(f"resuming {out} after epoch {trainer.epoch} of {config['epochs']}")
+    else:
+        run.create(saved)
+        _save_preprocessor(run, transform)
+        if log:
+            log(f"training {config['model']} on {config['dataset']} ({len(train_set)} train, "
+                f"{saved['val_size']} validation) for {config['epochs']} epochs -> {out}")
+    trainer.on_epoch_end = lambda record: run.write_metrics(trainer.history)
+    t0 = time.perf_counter()
+    trainer.fit(train_loader, val_loader, config["epochs"])
+    if ema is not None:
+        ema.copy_to(model)
+    run.save_model(model)
+    if stopper is not None:
+        write_json(run.path / "early_stopping.json", stopper.summary())
+    result = evaluate(model, DataLoader(test, batch_size=500), transform=transform)
+    result["seconds"] = round(time.perf_counter() - t0, 2)
+    result["epochs_run"] = trainer.epoch
+    write_json(run.path / "test_metrics.json", result)
+    return result
+
+
+def resume_config(run_dir, epochs=None) -> dict:
+    """The saved configuration of a run to resume (optionally with more epochs)."""
+    run = RunDir(run_dir)
+    config = run.config()
+    known = resolve({}, {})
+    config = {k: config.get(k, v) for k, v in known.items()}
+    if epochs is not None:
+        config["epochs"] = epochs
+    if not (run.path / "checkpoint.json").is_file():
+        raise CheckpointError(f"{run.path}: no checkpoint to resume from")
+    return config
+
+
+# ---- evaluation and ensembles ----------------------------------------------------------------
+def load_run(run_dir):
+    """(model with its saved weights, transform, config) of a finished run."""
+    run = RunDir(run_dir)
+    config = run.config()
+    try:
+        model = build_model(config["model"], tuple(config["input_shape"]),
+                            int(config["num_classes"]), **config.get("model_options", {}))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{run.path}: config.json is missing or has a bad field "
+                              f"({exc})") from None
+    try:
+        model.load_state_dict(run.load_model_state())
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{run.path}: the saved model does not fit its config "
+                              f"({exc})") from None
+    return model, load_transform(run, config), config
+
+
+def predict_proba(model, images, transform=None, batch_size=500, tta=False):
+    """Softmax probabilities (N, classes) for images (N, C, H, W) in [0, 1]; with ``tta``
+    averaged over flipped/shifted views."""
+    from ..autograd import Tensor, no_grad
+    from ..ops import softmax
+
+    def probs(x):
+        out = []
+        with no_grad():
+            for i in range(0, len(x), batch_size):
+                xb = x[i:i + batch_size]
+                if transform is not None:
+                    xb = transform(xb)
+                out.append(softmax(model(Tensor(xb)), dim=1).data)
+        return np.concatenate(out)
+
+    model.eval()
+    if not tta:
+        return probs(images)
+    from ..data.augment import tta_views
+
+    views = tta_views(images)
+    return sum(probs(v) for v in views) / len(views)
+
+
+def ensemble(config: dict, members: int, out, average_parameters=False, progress=False,
+             log=None) -> dict:
+    """Train ``members`` runs with seeds seed, seed+1, … into out/member-i and evaluate the
+    ensemble: the mean of the members' probabilities and the majority vote. With
+    ``average_parameters``, also the model whose weights are the members' average."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    info = DATASET_INFO[config["dataset"]]
+    test = load_dataset(config["dataset"], "test", data_dir=config["data_dir"],
+                        download=config["download"], progress=False)
+    images, labels = test.arrays
+    member_results, probs, models = [], [], []
+    for i in range(members):
+        member = dict(config, seed=config["seed"] + i)
+        path = out / f"member-{i}"
+        if log:
+            log(f"member {i + 1}/{members} (seed {member['seed']}) -> {path}")
+        train_run(member, path, progress=progress, log=None)
+        model, transform, _ = load_run(path)
+        p = predict_proba(model, images, transform)
+        probs.append(p)
+        models.append((model, transform))
+        member_results.append(float((p.argmax(1) == labels).mean()))
+    mean_probs = sum(probs) / members
+    votes = np.stack([p.argmax(1) for p in probs])            # (members, N)
+    counts = np.stack([(votes == c).sum(0) for c in range(info["num_classes"])], axis=1)
+    # a tie goes to the class with the larger mean probability
+    vote = np.argmax(counts + 1e-3 * mean_probs, axis=1)
+    result = {
+        "members": member_results,
+        "member_mean": float(np.mean(member_results)),
+        "ensemble_mean_probs": float((mean_probs.argmax(1) == labels).mean()),
+        "ensemble_majority_vote": float((vote == labels).mean()),
+        "n": int(len(labels)),
+    }
+    if average_parameters:
+        print("fovea ensemble: warning: averaging the parameters of independently trained "
+              "networks is not an ensemble — their hidden units are not aligned, so the "
+              "average is usually a much worse model", file=sys.stderr)
+        model, transform = models[0]
+        states = [m.state_dict() for m, _ in models]
+        avg = {k: sum(s[k].data for s in states) / members
+               if states[0][k].dtype.kind == "f" else states[0][k].data
+               for k in states[0]}
+        model.load_state_dict(avg)
+        p = predict_proba(model, images, transform)
+        result["average_parameters"] = float((p.argmax(1) == labels).mean())
+    write_json(out / "ensemble.json", result)
+    return result
+
+
+__all__ = ["train_run", "resume_config", "load_run", "predict_proba", "ensemble", "split",
+           "make_model", "make_optimizer", "make_scheduler"]
