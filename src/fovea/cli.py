@@ -110,14 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     en.set_defaults(func=cmd_ensemble)
 
     from .filter_cli import add_filter_parser
+    from .plot_cli import add_plot_parser
 
     add_filter_parser(sub)
-    try:
-        from .plot_cli import add_plot_parser
-    except ImportError:  # pragma: no cover - plotting is optional until it lands
-        pass
-    else:
-        add_plot_parser(sub)
+    add_plot_parser(sub)
     return parser
 
 
