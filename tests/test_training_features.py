@@ -195,3 +195,51 @@ def test_train_with_features_writes_early_stopping_and_penalty(tmp_path):
     assert es["monitor"] == "val_acc" and 1 <= es["epoch"] <= 3
     config = json.loads((out / "config.json").read_text())
     assert config["l2"] == 1e-4 and config["early_stopping"] == "val_acc"
+
+
+def test_ensemble_cli_reports_members_and_ensemble(tmp_path, capsys):
+    out = tmp_path / "ens"
+    code = main(["ensemble", "--members", "2", "--model", "mlp", "--hidden", "32", "--epochs",
+                 "1", "--batch-size", "256", "--quiet", "--average-parameters", "--out",
+                 str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "warning" in captured.err and "average" in captured.err
+    result = json.loads((out / "ensemble.json").read_text())
+    assert len(result["members"]) == 2 and result["n"] == 2000
+    assert result["member_mean"] == pytest.approx(np.mean(result["members"]))
+    for key in ("ensemble_mean_probs", "ensemble_majority_vote", "average_parameters"):
+        assert 0 <= result[key] <= 1
+    # what averaging independently trained networks does: their hidden units are not aligned,
+    # so the averaged model is worse than any member (the ensemble of outputs is not)
+    assert result["average_parameters"] < min(result["members"]) - 0.05
+    assert (out / "member-0" / "model.safetensors").is_file()
+    assert (out / "member-1" / "config.json").is_file()
+    assert "members' mean accuracy" in captured.out
+
+
+def test_preprocess_zca_run_evaluates_with_saved_statistics(tmp_path, capsys):
+    out = tmp_path / "zca"
+    assert main(["train", "--model", "linear", "--epochs", "1", "--batch-size", "256",
+                 "--preprocess", "zca", "--quiet", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert (out / "preprocess.safetensors").is_file()
+    recorded = json.loads((out / "test_metrics.json").read_text())["accuracy"]
+    assert main(["evaluate", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["accuracy"] == pytest.approx(recorded)
+    assert main(["evaluate", str(out), "--json", "--tta"]) == 0
+    tta = json.loads(capsys.readouterr().out)
+    assert tta["tta"] is True and 0.5 < tta["accuracy"] <= 1
+
+
+def test_train_bn_dropout_augment_mixup_schedules(tmp_path):
+    for schedule in ("onecycle", "plateau", "multistep", "exponential", "linear"):
+        out = tmp_path / schedule
+        assert main(["train", "--model", "mlp", "--hidden", "32", "--batchnorm", "--dropout",
+                     "0.1", "--epochs", "2", "--batch-size", "512", "--quiet",
+                     "--augment", "flip:p=0.5,mixup:alpha=0.2", "--optimizer", "sgd",
+                     "--lr-schedule", schedule, "--lr-milestones", "1", "--out",
+                     str(out)]) == 0
+        records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+        assert len(records) == 2

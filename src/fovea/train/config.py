@@ -106,11 +106,13 @@ OPTIONS = {
                               expected="a positive number"),
     "hidden": Option(POS_INT[0], [256], "hidden layer sizes of the mlp", kind="list",
                      expected=POS_INT[1]),
+    "channels": Option(POS_INT[0], [32, 64], "channels of the cnn's two blocks", kind="list",
+                       expected=POS_INT[1]),
     "activation": _choice_opt(ACTIVATIONS, "relu", "activation of the mlp and cnn"),
     "init": _choice_opt(INITS, "default", "weight initialization (default: PyTorch's)"),
     "dropout": _opt(FRACTION, 0.0, "dropout probability (mlp, cnn)"),
-    "batchnorm": Option(bool, False, "batch normalization after each hidden layer (mlp, "
-                        "lenet5; the cnn always has it)", kind="flag"),
+    "batchnorm": Option(bool, False, "batch normalization after each hidden layer of the mlp "
+                        "(the cnn always has it)", kind="flag"),
     "preprocess": _choice_opt(PREPROCESS, "normalize", "input preprocessing fitted on the "
                               "training split (normalize: the dataset's known mean/std)"),
     "augment": Option(str, "", "augmentation pipeline, e.g. crop:pad=2,affine:deg=10",

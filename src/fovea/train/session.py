@@ -36,9 +36,14 @@ def split(dataset, val_fraction, seed):
 
 
 def model_options(config) -> dict:
-    return {"hidden": list(config["hidden"]), "activation": config["activation"],
-            "dropout": config["dropout"], "batchnorm": config["batchnorm"],
-            "init": config["init"]}
+    options = {"hidden": list(config["hidden"]), "activation": config["activation"],
+               "dropout": config["dropout"], "batchnorm": config["batchnorm"],
+               "init": config["init"]}
+    if config["model"] == "cnn":
+        if len(config["channels"]) != 2:
+            raise ConfigError(f"channels: the cnn has two blocks, got {config['channels']}")
+        options["channels"] = list(config["channels"])
+    return options
 
 
 def make_model(config):
