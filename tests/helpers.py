@@ -11,3 +11,17 @@ def lenet(lib):
         lib.Linear(120, 84), lib.ReLU(),
         lib.Linear(84, 10),
     )
+
+
+def assert_close(actual, expected, rtol=1e-4, what="value"):
+    """max |actual − expected| ≤ rtol · max(1, max |expected|), compared in float64."""
+    import numpy as np
+
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    if expected.size == 0:
+        return
+    err = np.max(np.abs(actual - expected))
+    scale = max(1.0, float(np.max(np.abs(expected))))
+    assert err <= rtol * scale, f"{what}: max abs error {err:.3g} (scale {scale:.3g})"

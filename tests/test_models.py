@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import assert_close as shared_assert_close
 
 import fovea
 import fovea.nn.functional as F
@@ -32,12 +33,7 @@ LENET_SHAPES = {
 
 
 def assert_close(actual, expected, rtol=RTOL, what="value"):
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    err = np.max(np.abs(actual - expected))
-    scale = max(1.0, float(np.max(np.abs(expected))))
-    assert err <= rtol * scale, f"{what}: max abs error {err:.3g} (scale {scale:.3g})"
+    shared_assert_close(actual, expected, rtol, what)
 
 
 def torch_lenet(torch, in_channels=1, num_classes=10):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import assert_close as shared_assert_close
 from helpers import lenet
 
 import fovea
@@ -20,14 +21,7 @@ RTOL = 1e-4
 
 
 def assert_close(actual, expected, rtol=RTOL, what="value"):
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    if expected.size == 0:
-        return
-    err = np.max(np.abs(actual - expected))
-    scale = max(1.0, float(np.max(np.abs(expected))))
-    assert err <= rtol * scale, f"{what}: max abs error {err:.3g} (scale {scale:.3g})"
+    shared_assert_close(actual, expected, rtol, what)
 
 
 def copy_weights(fmod, tmod):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import assert_close as shared_assert_close
 
 import fovea
 from fovea.autograd import gradcheck
@@ -47,12 +48,7 @@ def torch():
 
 
 def assert_close(actual, expected, rtol=RTOL, what="value"):
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    err = np.max(np.abs(actual - expected)) if expected.size else 0.0
-    scale = max(1.0, float(np.max(np.abs(expected)))) if expected.size else 1.0
-    assert err <= rtol * scale, f"{what}: max abs error {err:.3g} (scale {scale:.3g})"
+    shared_assert_close(actual, expected, rtol, what)
 
 
 # ---- gradient checks of the primitives (float64) -------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import assert_close as shared_assert_close
 
 import fovea
 from fovea import nn, optim
@@ -20,12 +21,7 @@ STEPS = 25
 
 
 def assert_close(actual, expected, rtol=RTOL, what="value"):
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    assert actual.shape == expected.shape
-    err = np.max(np.abs(actual - expected))
-    scale = max(1.0, float(np.max(np.abs(expected))))
-    assert err <= rtol * scale, f"{what}: max abs error {err:.3g} (scale {scale:.3g})"
+    shared_assert_close(actual, expected, rtol, what)
 
 
 def make_models(dtype=np.float32, seed=0):

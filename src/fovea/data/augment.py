@@ -25,7 +25,6 @@ Label-mixing transforms (``t(images, labels, num_classes) -> (images, target_pro
 
 from __future__ import annotations
 
-import copy
 import math
 import numbers
 
@@ -34,6 +33,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..backend import to_numpy
 from ..errors import FoveaError, ShapeError
+from .rng import generator_state, restore_generator
 
 __all__ = [
     "AUGMENTATIONS",
@@ -148,19 +148,11 @@ class Augmentation:
 
     def state_dict(self) -> dict:
         """The generator's state (JSON-serializable)."""
-        return {"generator": copy.deepcopy(self.generator.bit_generator.state)}
+        return generator_state(self.generator)
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a state from :meth:`state_dict`: the next batches repeat exactly."""
-        try:
-            gen_state = state["generator"]
-            name = gen_state["bit_generator"]
-        except (KeyError, TypeError):
-            raise AugmentError(f"{self.name} state must hold a 'generator' state") from None
-        own = type(self.generator.bit_generator).__name__
-        if name != own:
-            raise AugmentError(f"{self.name} state is for bit generator {name}, not {own}")
-        self.generator.bit_generator.state = copy.deepcopy(gen_state)
+        restore_generator(self.generator, state, self.name, AugmentError)
 
     def to_config(self) -> dict:
         """A JSON-able description (``{"name": ..., params...}``)."""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import numbers
 
 import numpy as np
 
 from .dataset import DataArgumentError, stack_samples
+from .rng import generator_state, restore_generator
 
 
 class DataLoader:
@@ -54,19 +54,11 @@ class DataLoader:
 
     def state_dict(self) -> dict:
         """The generator's state (JSON-serializable), to resume the same shuffle sequence."""
-        return {"generator": copy.deepcopy(self.generator.bit_generator.state)}
+        return generator_state(self.generator)
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a state from :meth:`state_dict`."""
-        try:
-            gen_state = state["generator"]
-            name = gen_state["bit_generator"]
-        except (KeyError, TypeError):
-            raise DataArgumentError("DataLoader state must hold a 'generator' state") from None
-        own = type(self.generator.bit_generator).__name__
-        if name != own:
-            raise DataArgumentError(f"DataLoader state is for bit generator {name}, not {own}")
-        self.generator.bit_generator.state = copy.deepcopy(gen_state)
+        restore_generator(self.generator, state, "DataLoader", DataArgumentError)
 
     def __repr__(self) -> str:
         return (
