@@ -130,7 +130,8 @@ def test_ema_average():
 
 TRAIN_ARGS = ["--model", "mlp", "--hidden", "64", "--epochs", "4", "--batch-size", "16",
               "--optimizer", "adam", "--dropout", "0.2", "--ema", "0.9",
-              "--augment", "crop:pad=2", "--val-fraction", "0.1", "--quiet"]
+              "--augment", "crop:pad=2", "--val-fraction", "0.1", "--preprocess", "standardize",
+              "--quiet"]
 
 
 def _run(args, **kw):

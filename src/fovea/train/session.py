@@ -174,7 +174,9 @@ def train_run(config: dict, out, resume: bool = False, progress=True, log=None) 
     train_full = load_dataset(config["dataset"], "train", **load)
     test = load_dataset(config["dataset"], "test", **load)
     train_set, val_set = split(train_full, config["val_fraction"], config["seed"])
-    transform = make_preprocessor(config, _train_images(train_set))
+    # a resumed run applies the statistics it saved, never a refit
+    transform = (load_transform(run, run.config()) if resume
+                 else make_preprocessor(config, _train_images(train_set)))
     model = make_model(config)
     optimizer = make_optimizer(config, model.parameters())
     train_loader = DataLoader(train_set, batch_size=config["batch_size"], shuffle=True,
