@@ -121,10 +121,7 @@ def _resolved_config(args) -> dict:
     from .train.config import OPTIONS, load_toml, resolve
 
     file_options = load_toml(args.config) if args.config is not None else {}
-    flags = {name: getattr(args, name) for name in OPTIONS}
-    if flags.get("data_dir") is not None:
-        flags["data_dir"] = str(flags["data_dir"])
-    return resolve(file_options, flags)
+    return resolve(file_options, {name: getattr(args, name) for name in OPTIONS})
 
 
 def _log(args):
