@@ -129,10 +129,11 @@ def _log(args):
 
 
 def _default_out(config, kind="") -> Path:
+    import re
     import time
 
-    return Path("runs") / f"{config['model']}-{config['dataset']}{kind}-" \
-                          f"{time.strftime('%Y%m%d-%H%M%S')}"
+    dataset = re.sub(r"[^A-Za-z0-9._-]+", "_", config["dataset"]).strip("_")  # folder:/a/b
+    return Path("runs") / f"{config['model']}-{dataset}{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def cmd_train(args) -> int:

@@ -109,7 +109,7 @@ def _predict_test(model, config, data_dir, transform):
 def cmd_plot(args) -> int:
     from . import viz
     from .cli import load_run_model
-    from .data import DATASET_INFO
+    from .data import dataset_info
     from .models import LinearClassifier
     from .nn import Conv2d
     from .train import RunDir
@@ -122,7 +122,10 @@ def cmd_plot(args) -> int:
     if out.exists() and not out.is_dir():
         raise FoveaError(f"{out}: not a directory")
     name = f"{config.get('model', '?')} on {config.get('dataset', '?')}"
-    info = DATASET_INFO.get(config.get("dataset"), {})
+    try:
+        info = dataset_info(config.get("dataset"), config.get("data_dir"))
+    except (FoveaError, OSError, ValueError):  # class names are a nicety: indices will do
+        info = {}
     num_classes = int(config["num_classes"])
     classes = list(info.get("classes", ()))
     if len(classes) != num_classes:

@@ -18,8 +18,11 @@ from .augment import (
                       predict_tta,
                       tta_views,
 )
+from .cifar import load_cifar10
 from .dataset import DataArgumentError, Dataset, Subset, TensorDataset
-from .datasets import DATASET_INFO, load_dataset
+from .datasets import DATASET_INFO, dataset_info, load_dataset
+from .fashion import load_fashion_mnist
+from .folder import ImageFolder
 from .idx import read_idx, write_idx
 from .loader import DataLoader
 from .mini import load_mnist_mini
@@ -40,7 +43,7 @@ __all__ = [
     "RandomAffine", "RandomCrop", "RandomHorizontalFlip", "parse_augment", "predict_tta",
     "tta_views", "Center", "NotFittedError", "PCAWhiten", "PreprocessError", "Standardize",
     "ZCAWhiten", "load_preprocessor", "make_preprocessor",
-    "DATASET_INFO",
+    "DATASET_INFO", "dataset_info", "load_cifar10", "load_fashion_mnist", "ImageFolder",
     "DataArgumentError",
     "DataLoader",
     "Dataset",

@@ -54,8 +54,10 @@ NONNEG_FLOAT = (checked(float, lambda v: 0 <= v < math.inf), "a number ≥ 0")
 FRACTION = (checked(float, lambda v: 0 <= v < 1), "a fraction in [0, 1)")
 DECAY = (checked(float, lambda v: 0 < v < 1), "a number in (0, 1)")
 
-MODELS = ("linear", "mlp", "lenet5", "cnn")
-DATASETS = ("mnist-mini", "mnist")
+MODELS = ("linear", "mlp", "lenet5", "cnn", "alexnet", "vgg11", "vgg13", "vgg16", "vgg19",
+          "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn", "resnet18", "resnet34",
+          "alexnet_cifar", "vgg11_bn_cifar", "vgg16_bn_cifar", "resnet18_cifar")
+DATASETS = ("mnist-mini", "mnist", "fashion-mnist", "cifar10")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "cosine", "step", "multistep", "exponential", "onecycle", "linear",
              "plateau")
@@ -77,9 +79,21 @@ def _choice_opt(choices, default, help):
                   expected="one of " + ", ".join(choices))
 
 
+def _dataset(text):
+    """A dataset name: one of DATASETS, or folder:PATH (PATH made absolute, so that a run
+    directory names the same folder wherever it is evaluated from)."""
+    if text in DATASETS:
+        return text
+    if isinstance(text, str) and text.startswith("folder:") and text[len("folder:"):].strip():
+        return "folder:" + str(Path(text[len("folder:"):]).expanduser().absolute())
+    raise ValueError(text)
+
+
 OPTIONS = {
     "model": _choice_opt(MODELS, "lenet5", "the network"),
-    "dataset": _choice_opt(DATASETS, "mnist-mini", "the dataset"),
+    "dataset": Option(_dataset, "mnist-mini", "the dataset: " + ", ".join(DATASETS) + ", or "
+                      "folder:PATH (one sub-folder of images per class)",
+                      expected="one of " + ", ".join(DATASETS) + " or folder:PATH"),
     "data_dir": Option(str, None, "where the dataset files are (default: $FOVEA_DATA_DIR or a "
                        "cache)", expected="a directory"),
     "download": Option(bool, True, "download missing dataset files", kind="flag"),

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import backend, optim
-from ..data import DATASET_INFO, DataLoader, Subset, load_dataset
+from ..data import DataLoader, Subset, load_dataset
+from ..data.datasets import dataset_info
 from ..errors import CheckpointError
 from ..models import build_model
 from ..serialization import load_safetensors, save_safetensors, write_json
@@ -47,7 +48,7 @@ def model_options(config) -> dict:
 
 
 def make_model(config):
-    info = DATASET_INFO[config["dataset"]]
+    info = dataset_info(config["dataset"], config["data_dir"])
     return build_model(config["model"], info["input_shape"], info["num_classes"],
                        **model_options(config))
 
@@ -101,7 +102,7 @@ def make_preprocessor(config, train_images):
     if name == "none":
         return None
     if name == "normalize":
-        info = DATASET_INFO[config["dataset"]]
+        info = dataset_info(config["dataset"], config["data_dir"])
         return Normalize(info["mean"], info["std"])
     return make(name).fit(train_images)
 
@@ -169,7 +170,7 @@ def train_run(config: dict, out, resume: bool = False, progress=True, log=None) 
     """
     run = RunDir(out)
     backend.manual_seed(config["seed"])
-    info = DATASET_INFO[config["dataset"]]
+    info = dataset_info(config["dataset"], config["data_dir"])
     load = dict(data_dir=config["data_dir"], download=config["download"], progress=progress)
     train_full = load_dataset(config["dataset"], "train", **load)
     test = load_dataset(config["dataset"], "test", **load)
@@ -295,7 +296,7 @@ def ensemble(config: dict, members: int, out, average_parameters=False, progress
     ``average_parameters``, also the model whose weights are the members' average."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    info = DATASET_INFO[config["dataset"]]
+    info = dataset_info(config["dataset"], config["data_dir"])
     test = load_dataset(config["dataset"], "test", data_dir=config["data_dir"],
                         download=config["download"], progress=False)
     images, labels = test.arrays
