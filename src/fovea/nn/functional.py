@@ -20,11 +20,13 @@ from ..ops import (
 from ..ops.activations import elu, gelu, hardtanh, leaky_relu, maxout, prelu, selu, silu, softplus
 from ..ops.dropout import dropout, dropout2d
 from ..ops.norm import batch_norm, group_norm, layer_norm, local_response_norm
+from ..ops.pooling import adaptive_avg_pool2d
 
 __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "relu", "sigmoid", "tanh",
            "softmax", "log_softmax", "cross_entropy", "mse_loss", "leaky_relu", "prelu", "elu",
            "selu", "gelu", "silu", "softplus", "hardtanh", "maxout", "dropout", "dropout2d",
-           "batch_norm", "layer_norm", "group_norm", "local_response_norm"]
+           "batch_norm", "layer_norm", "group_norm", "local_response_norm",
+           "adaptive_avg_pool2d"]
 
 
 def mse_loss(input, target, reduction: str = "mean"):
