@@ -47,6 +47,7 @@ from .ops import (
     unsqueeze,
     where,
 )
+from .serialization import load_safetensors, save_safetensors
 
 __version__ = "0.1.0"
 
@@ -59,6 +60,7 @@ __all__ = [
     "div", "exp", "flatten", "log", "log_softmax", "matmul", "max", "maximum", "mean", "min",
     "minimum", "mul", "neg", "pow", "relu", "reshape", "sigmoid", "softmax", "sqrt", "squeeze",
     "stack", "sub", "sum", "tanh", "transpose", "unsqueeze", "where",
+    "load_safetensors", "save_safetensors",
 ]
 
 bool = backend.bool_  # noqa: A001 - PyTorch's dtype name

@@ -1,4 +1,5 @@
-"""The ``fovea`` command line: train, evaluate, ensemble, filter, plot.
+"""The ``fovea`` command line: train, evaluate, ensemble, filter, plot, predict, export,
+convert-weights.
 
 Bad input prints one line to stderr and exits with status 2; nothing prints a traceback.
 """
@@ -109,11 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--out", type=Path, default=None, help="directory (default runs/NAME)")
     en.set_defaults(func=cmd_ensemble)
 
+    from .convert_cli import add_convert_parser
+    from .export_cli import add_export_parser
     from .filter_cli import add_filter_parser
     from .plot_cli import add_plot_parser
+    from .predict_cli import add_predict_parser
 
     add_filter_parser(sub)
     add_plot_parser(sub)
+    add_predict_parser(sub)
+    add_export_parser(sub)
+    add_convert_parser(sub)
     return parser
 
 
