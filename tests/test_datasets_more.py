@@ -483,7 +483,8 @@ def test_dataset_option_accepts_names_and_folders(tmp_path, monkeypatch):
 
 
 # ---- end to end -------------------------------------------------------------------------------
-def test_train_cifar10_end_to_end(cifar, tmp_path, capsys):
+@pytest.mark.parametrize("model", ["mlp", "vgg11_bn_cifar"])  # a CIFAR-sized network
+def test_train_cifar10_end_to_end(cifar, tmp_path, capsys, model):
     files, _, _ = cifar
     folder = tmp_path / "data" / "cifar-10-batches-bin"
     folder.mkdir(parents=True)
@@ -491,7 +492,7 @@ def test_train_cifar10_end_to_end(cifar, tmp_path, capsys):
         (folder / name).write_bytes(data)
     out = tmp_path / "run"
     code = main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"),
-                 "--model", "mlp", "--hidden", "32", "--epochs", "1", "--batch-size", "64",
+                 "--model", model, "--hidden", "32", "--epochs", "1", "--batch-size", "64",
                  "--quiet", "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     config = json.loads((out / "config.json").read_text())
