@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from .cli_types import checked
+from .cli_types import positive_int
 from .errors import FoveaError
 
 EXIT_USAGE = 2
@@ -24,21 +24,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def _number(convert, accept, expected):
-    """An argparse type: ``convert`` the text, then require ``accept(value)``."""
-    parse_checked = checked(convert, accept)
-
-    def parse(text: str):
-        try:
-            return parse_checked(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-
-    parse.__name__ = expected
-    return parse
-
-
-positive_int = _number(int, lambda v: v > 0, "a positive integer")
 
 
 def _option_type(opt):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 
 def checked(convert, accept):
     """A parser of text: ``convert`` it, then require ``accept(value)``; ValueError otherwise
@@ -14,3 +16,20 @@ def checked(convert, accept):
         return value
 
     return parse
+
+
+def argparse_number(convert, accept, expected: str):
+    """An argparse ``type``: :func:`checked`, with argparse's one-line error on bad input."""
+    parse_checked = checked(convert, accept)
+
+    def parse(text: str):
+        try:
+            return parse_checked(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+    parse.__name__ = expected
+    return parse
+
+
+positive_int = argparse_number(int, lambda v: v > 0, "a positive integer")

@@ -29,18 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_types import checked
+from .cli_types import positive_int
 from .errors import FoveaError, ShapeError
 
 EXIT_FAILED = 2
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        return checked(int, lambda v: v > 0)(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
 
 
 def add_predict_parser(subparsers) -> argparse.ArgumentParser:
@@ -52,7 +45,7 @@ def add_predict_parser(subparsers) -> argparse.ArgumentParser:
                     "with their probabilities.")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     p.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
-    p.add_argument("--top-k", type=_positive_int, default=5,
+    p.add_argument("--top-k", type=positive_int, default=5,
                    help="how many classes to print per image (default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON object per image")
     p.set_defaults(func=cmd_predict)
