@@ -28,13 +28,9 @@ class Adagrad(Optimizer):
 
     def step(self) -> None:
         for group in self.param_groups:
-            lr, lr_decay, eps, wd = group["lr"], group["lr_decay"], group["eps"], \
-                group["weight_decay"]
-            for p, grad in self._params_with_grad(group):
+            lr, lr_decay, eps = group["lr"], group["lr_decay"], group["eps"]
+            for p, g in self._params_with_grad(group):
                 dt = p.data.dtype.type
-                g = -grad if group["maximize"] else grad
-                if wd:
-                    g = g + dt(wd) * p.data
                 state = self.state.setdefault(id(p), {})
                 if not state:
                     state["step"] = 0

@@ -39,14 +39,10 @@ class Adam(Optimizer):
             lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
             wd, amsgrad = group["weight_decay"], group["amsgrad"]
             decoupled = group.get("decoupled_weight_decay", default_decoupled)
-            for p, grad in self._params_with_grad(group):
+            for p, g in self._params_with_grad(group, coupled_decay=not decoupled):
                 dt = p.data.dtype.type
-                g = -grad if group["maximize"] else grad
-                if wd:
-                    if decoupled:
-                        p.data *= dt(1 - lr * wd)
-                    else:
-                        g = g + dt(wd) * p.data
+                if wd and decoupled:
+                    p.data *= dt(1 - lr * wd)
                 state = self.state.setdefault(id(p), {})
                 if not state:
                     state["step"] = 0

@@ -52,10 +52,20 @@ class Optimizer:
     def step(self):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _params_with_grad(self, group):
+    def _params_with_grad(self, group, coupled_decay: bool = True):
+        """(parameter, descent gradient) for each parameter of ``group`` that has a gradient:
+        ∇, negated when the group maximizes, plus λ·θ for coupled weight decay (PyTorch's
+        order). Never modifies ``p.grad``."""
+        wd = group.get("weight_decay", 0)
         for p in group["params"]:
-            if p.grad is not None:
-                yield p, p.grad.data
+            if p.grad is None:
+                continue
+            g = p.grad.data
+            if group.get("maximize"):
+                g = -g
+            if wd and coupled_decay:
+                g = g + p.data.dtype.type(wd) * p.data
+            yield p, g
 
     def state_dict(self) -> dict:
         """{"state": {index: {name: Tensor or number}}, "param_groups": [...]} where each

@@ -28,13 +28,10 @@ class RMSprop(Optimizer):
 
     def step(self) -> None:
         for group in self.param_groups:
-            lr, alpha, eps, wd = group["lr"], group["alpha"], group["eps"], group["weight_decay"]
+            lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
             mom, centered = group["momentum"], group["centered"]
-            for p, grad in self._params_with_grad(group):
+            for p, g in self._params_with_grad(group):
                 dt = p.data.dtype.type
-                g = -grad if group["maximize"] else grad
-                if wd:
-                    g = g + dt(wd) * p.data
                 state = self.state.setdefault(id(p), {})
                 if not state:
                     state["step"] = 0

@@ -26,12 +26,9 @@ class SGD(Optimizer):
     def step(self) -> None:
         for group in self.param_groups:
             lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
-            wd, nesterov = group["weight_decay"], group["nesterov"]
-            for p, grad in self._params_with_grad(group):
+            nesterov = group["nesterov"]
+            for p, d in self._params_with_grad(group):
                 dt = p.data.dtype.type
-                d = -grad if group["maximize"] else grad
-                if wd:
-                    d = d + dt(wd) * p.data
                 if mom:
                     state = self.state.setdefault(id(p), {})
                     buf = state.get("momentum_buffer")
