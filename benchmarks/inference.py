@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
+from train_step import median_ms  # benchmarks/ is the script's directory
 
 VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
          512, 512, 512, "M"]
@@ -88,16 +87,6 @@ def torch_resnet18(nn):
     return ResNet()
 
 
-def median_ms(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=8)
@@ -134,8 +123,8 @@ def main():
         diff = np.abs(run_fovea().numpy() - run_torch().numpy()).max()
         fm, tm = [], []
         for _ in range(2):  # interleave: machine noise hits both alike
-            fm.append(median_ms(run_fovea, args.repeat))
-            tm.append(median_ms(run_torch, args.repeat))
+            fm.append(median_ms(run_fovea, args.repeat, warmup=1))
+            tm.append(median_ms(run_torch, args.repeat, warmup=1))
         f, t = min(fm), min(tm)
         rows.append((name, f, t, f / t, diff))
     print(f"forward, batch {args.batch} × 3×{args.size}×{args.size}, float32, "

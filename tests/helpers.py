@@ -25,3 +25,20 @@ def assert_close(actual, expected, rtol=1e-4, what="value"):
     err = np.max(np.abs(actual - expected))
     scale = max(1.0, float(np.max(np.abs(expected))))
     assert err <= rtol * scale, f"{what}: max abs error {err:.3g} (scale {scale:.3g})"
+
+
+def assert_steps_leave_grads(model, optimizer, steps=3):
+    """Step ``optimizer`` on the model's current gradients: every ``p.grad`` stays the same
+    array with the same values, and no optimizer state shares its memory."""
+    import numpy as np
+
+    grads = [p.grad.data for p in model.parameters()]
+    copies = [g.copy() for g in grads]
+    for _ in range(steps):  # the same grads, stepped on repeatedly (momentum buffers grow)
+        optimizer.step()
+    for p, g, c in zip(model.parameters(), grads, copies):
+        assert p.grad.data is g
+        np.testing.assert_array_equal(g, c)
+        for v in optimizer.state.get(id(p), {}).values():
+            if hasattr(v, "shape"):
+                assert not np.shares_memory(v, g)
