@@ -247,16 +247,67 @@ def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, name):
     return k, s, p, d, oh, ow
 
 
+def _empty_like_order(shape, like, fill=None):
+    """A new array of ``shape`` whose axes lie in memory in the order of ``like``'s
+    (outermost first), filled with ``fill`` if given."""
+    order = sorted(range(like.ndim), key=lambda i: -like.strides[i])
+    shape_mem = tuple(shape[i] for i in order)
+    out = xp.empty(shape_mem, dtype=like.dtype) if fill is None else \
+        xp.full(shape_mem, fill, dtype=like.dtype)
+    return out.transpose(tuple(order.index(i) for i in range(like.ndim)))
+
+
 def _pad_hw(x, p, value):
     """x padded on its last two axes with ``value``, in x's own memory layout."""
     if not p[0] and not p[1]:
         return x
     h, w = x.shape[-2:]
-    shape = x.shape[:-2] + (h + 2 * p[0], w + 2 * p[1])
-    order = sorted(range(x.ndim), key=lambda i: -x.strides[i])  # axes, outermost first
-    out = xp.full(tuple(shape[i] for i in order), value, dtype=x.dtype)
-    out = out.transpose(tuple(order.index(i) for i in range(x.ndim)))
+    out = _empty_like_order(x.shape[:-2] + (h + 2 * p[0], w + 2 * p[1]), x, value)
     out[..., p[0]:p[0] + h, p[1]:p[1] + w] = x
+    return out
+
+
+def _max_along(x, axis, k, s, p, d, n_out):
+    """Max over windows of k taps (dilation d, stride s, padding p counted as −∞) along one
+    axis of x, without a padded copy: tap i of output y reads x[s·y − p + i·d], and each tap
+    is applied only to the outputs where that index lies inside x."""
+    size = x.shape[axis]
+
+    def valid(i):  # the outputs [lo, hi) whose tap i is inside x
+        lo = max(0, -(-(p - i * d) // s))
+        return lo, min(n_out, (size - 1 + p - i * d) // s + 1)
+
+    def tap(i, lo, hi):
+        start = s * lo - p + i * d
+        index = [slice(None)] * x.ndim
+        index[axis] = slice(start, start + s * (hi - lo - 1) + 1, s)
+        return tuple(index)
+
+    def part(lo, hi):
+        index = [slice(None)] * x.ndim
+        index[axis] = slice(lo, hi)
+        return tuple(index)
+
+    ranges = [valid(i) for i in range(k)]
+    full = [i for i in range(k) if ranges[i] == (0, n_out)]
+    if len(full) >= 2:
+        out = xp.maximum(x[tap(full[0], 0, n_out)], x[tap(full[1], 0, n_out)])
+        done = full[:2]
+    elif full and k == 1:
+        return x[tap(0, 0, n_out)]  # a strided view; the caller copies if nothing else does
+    elif full:
+        out = x[tap(full[0], 0, n_out)].copy(order="K")
+        done = full
+    else:
+        shape = list(x.shape)
+        shape[axis] = n_out
+        out = _empty_like_order(tuple(shape), x, -xp.inf)
+        done = []
+    for i in range(k):
+        lo, hi = ranges[i]
+        if i not in done and lo < hi:
+            o = out[part(lo, hi)]
+            xp.maximum(o, x[tap(i, lo, hi)], out=o)
     return out
 
 
@@ -272,27 +323,29 @@ class MaxPool2d(Function):
     """out = max over each window (padding counts as −∞). The gradient goes to the first
     maximal element of each window in row-major order, as in PyTorch.
 
-    Forward is a running ``maximum`` over one strided slice per kernel tap; backward finds,
-    tap by tap, the windows whose maximum that tap holds and has not yet been claimed.
+    Forward is separable: a running ``maximum`` over the window's rows, one strided slice per
+    tap, then the same over its columns, each tap limited to the windows where it lies inside
+    the input (no padded copy). Backward finds, tap by tap, the windows whose maximum that
+    tap holds and has not yet been claimed.
     """
 
     def forward(self, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
         k, s, p, d, oh, ow = _pool_geometry(x, kernel_size, stride, padding, dilation,
                                             ceil_mode, "max_pool2d")
-        xpad = _pad_hw(x, p, -xp.inf)
-        taps = _offsets(k, s, d, oh, ow)
-        out = xp.maximum(xpad[next(taps)], xpad[next(taps)]) if k[0] * k[1] > 1 \
-            else xpad[next(taps)].copy(order="K")
-        for sl in taps:
-            xp.maximum(out, xpad[sl], out=out)
+        # a 2-D window's max is the max over its columns of the max over its rows: 2·k taps
+        # instead of k², the first pass over contiguous rows halving the data for the second
+        rows = _max_along(x, x.ndim - 2, k[0], s[0], p[0], d[0], oh)
+        out = _max_along(rows, x.ndim - 1, k[1], s[1], p[1], d[1], ow)
+        if k[1] == 1 and (k[0] == 1 or out.shape != rows.shape):  # still a view of x or rows
+            out = out.copy(order="K")
         if self.needs_grad:
             self.geom = (x.shape, k, s, p, d, oh, ow)
-            self.xpad, self.out = xpad, out
+            self.x, self.out = x, out
         return out
 
     def backward(self, g):
         xshape, k, s, p, d, oh, ow = self.geom
-        xpad, out = self.xpad, self.out
+        xpad, out = _pad_hw(self.x, p, -xp.inf), self.out
         tiles = all(s[i] == k[i] and d[i] == 1 and k[i] * (oh, ow)[i] == xpad.shape[-2 + i]
                     for i in range(2))
         overlap = s[0] < d[0] * (k[0] - 1) + 1 or s[1] < d[1] * (k[1] - 1) + 1
