@@ -408,3 +408,40 @@ def test_maxout_propagates_nan_and_runs_without_grad():
     with fovea.no_grad():
         y = A.maxout(fovea.tensor(distinct(2, 6, 3).astype(np.float32), requires_grad=True), 3)
     assert y.shape == (2, 2, 3) and not y.requires_grad
+
+
+# ---- ReLU(inplace=True): overwrites its input only where no graph is recorded ---------------
+def test_relu_inplace_under_no_grad_overwrites_and_returns_the_input():
+    x = fovea.tensor(randn(2, 3, 4, 5, dtype=np.float32))
+    expected = np.maximum(x.numpy(), 0)
+    with fovea.no_grad():
+        y = fovea.nn.ReLU(inplace=True)(x)
+    assert y is x
+    np.testing.assert_array_equal(x.numpy(), expected)
+
+
+def test_relu_inplace_while_recording_computes_out_of_place():
+    data = randn(3, 4, dtype=np.float32)
+    x = fovea.tensor(data.copy(), requires_grad=True)
+    h = x * 1
+    y = fovea.nn.functional.relu(h, inplace=True)  # h is recorded: keep it intact
+    y.sum().backward()
+    assert y is not h
+    np.testing.assert_array_equal(h.detach().numpy(), data)
+    np.testing.assert_array_equal(x.grad.numpy(), (data > 0).astype(np.float32))
+
+
+def test_relu_inplace_leaves_read_only_input_alone():
+    data = randn(3, 4, dtype=np.float32)
+    x = fovea.tensor(data.copy())
+    x.data.flags.writeable = False
+    with fovea.no_grad():
+        y = fovea.relu(x, inplace=True)
+    assert y is not x
+    np.testing.assert_array_equal(x.numpy(), data)
+    np.testing.assert_array_equal(y.numpy(), np.maximum(data, 0))
+
+
+def test_relu_repr_matches_torch(torch):
+    for inplace in (False, True):
+        assert repr(fovea.nn.ReLU(inplace)) == repr(torch.nn.ReLU(inplace))

@@ -102,8 +102,12 @@ def _trace(model, x) -> tuple[_Call, object]:
 
     modules = list(model.modules())
     modes = [m.training for m in modules]
+    # in-place activations would overwrite the traced tensors the graph is read from
+    inplace = [m for m in modules if getattr(m, "inplace", False)]
     saved = []
     try:
+        for m in inplace:
+            object.__setattr__(m, "inplace", False)
         for m in modules:
             saved.append((m, m.__dict__.get("forward")))
             object.__setattr__(m, "forward", wrap(m, m.forward))
@@ -118,6 +122,8 @@ def _trace(model, x) -> tuple[_Call, object]:
                 object.__setattr__(m, "forward", previous)
         for m, mode in zip(modules, modes):
             object.__setattr__(m, "training", mode)
+        for m in inplace:
+            object.__setattr__(m, "inplace", True)
     if len(root.calls) != 1:  # pragma: no cover - model(x) is one call of the root
         raise ExportError("tracing the model recorded no call of its forward")
     return root.calls[0], out

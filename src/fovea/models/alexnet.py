@@ -103,15 +103,15 @@ class AlexNet(FeatureClassifier):
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5):
         features = nn.Sequential(
-            conv_layer(3, 64, 11, stride=4, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
-            conv_layer(64, 192, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
-            conv_layer(192, 384, 3, padding=1), nn.ReLU(),
-            conv_layer(384, 256, 3, padding=1), nn.ReLU(),
-            conv_layer(256, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2),
+            conv_layer(3, 64, 11, stride=4, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+            conv_layer(64, 192, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+            conv_layer(192, 384, 3, padding=1), nn.ReLU(inplace=True),
+            conv_layer(384, 256, 3, padding=1), nn.ReLU(inplace=True),
+            conv_layer(256, 256, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
         )
         classifier = nn.Sequential(
-            nn.Dropout(dropout), linear_layer(256 * 6 * 6, 4096), nn.ReLU(),
-            nn.Dropout(dropout), linear_layer(4096, 4096), nn.ReLU(),
+            nn.Dropout(dropout), linear_layer(256 * 6 * 6, 4096), nn.ReLU(inplace=True),
+            nn.Dropout(dropout), linear_layer(4096, 4096), nn.ReLU(inplace=True),
             linear_layer(4096, num_classes),
         )
         super().__init__(features, nn.AdaptiveAvgPool2d((6, 6)), classifier)
@@ -132,15 +132,15 @@ class AlexNetCIFAR(FeatureClassifier):
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, dropout: float = 0.5):
         features = nn.Sequential(
-            conv_layer(in_channels, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            conv_layer(64, 192, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            conv_layer(192, 384, 3, padding=1), nn.ReLU(),
-            conv_layer(384, 256, 3, padding=1), nn.ReLU(),
-            conv_layer(256, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            conv_layer(in_channels, 64, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            conv_layer(64, 192, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            conv_layer(192, 384, 3, padding=1), nn.ReLU(inplace=True),
+            conv_layer(384, 256, 3, padding=1), nn.ReLU(inplace=True),
+            conv_layer(256, 256, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
         )
         classifier = nn.Sequential(
-            nn.Dropout(dropout), linear_layer(256 * 2 * 2, 1024), nn.ReLU(),
-            nn.Dropout(dropout), linear_layer(1024, 1024), nn.ReLU(),
+            nn.Dropout(dropout), linear_layer(256 * 2 * 2, 1024), nn.ReLU(inplace=True),
+            nn.Dropout(dropout), linear_layer(1024, 1024), nn.ReLU(inplace=True),
             linear_layer(1024, num_classes),
         )
         super().__init__(features, nn.AdaptiveAvgPool2d((2, 2)), classifier)

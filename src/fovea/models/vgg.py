@@ -36,7 +36,7 @@ def make_layers(cfg, batch_norm: bool = False, in_channels: int = 3) -> nn.Seque
         layers.append(conv_layer(in_channels, v, 3, padding=1, init="kaiming_out"))
         if batch_norm:
             layers.append(nn.BatchNorm2d(v))
-        layers.append(nn.ReLU())
+        layers.append(nn.ReLU(inplace=True))
         in_channels = v
     return nn.Sequential(*layers)
 
@@ -47,8 +47,8 @@ class VGG(FeatureClassifier):
 
     def __init__(self, features, num_classes: int = 1000, dropout: float = 0.5):
         classifier = nn.Sequential(
-            linear_layer(512 * 7 * 7, 4096, init="normal"), nn.ReLU(), nn.Dropout(dropout),
-            linear_layer(4096, 4096, init="normal"), nn.ReLU(), nn.Dropout(dropout),
+            linear_layer(512 * 7 * 7, 4096, init="normal"), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            linear_layer(4096, 4096, init="normal"), nn.ReLU(inplace=True), nn.Dropout(dropout),
             linear_layer(4096, num_classes, init="normal"),
         )
         super().__init__(features, nn.AdaptiveAvgPool2d((7, 7)), classifier)

@@ -3,7 +3,8 @@
 LeakyReLU, PReLU, ELU, SELU, GELU, SiLU, Softplus, Hardtanh and Maxout, thin over the
 primitives in :mod:`fovea.ops.activations` (ReLU, Sigmoid and Tanh live in ``layers``).
 ``inplace`` is accepted where PyTorch has it, for drop-in compatibility, and shown in the repr;
-fovea computes out of place, which gives the same values.
+these compute out of place, which gives the same values (``nn.ReLU`` alone honours it, where
+no graph is recorded).
 """
 
 from __future__ import annotations

@@ -142,10 +142,18 @@ class Identity(Module):
 
 
 class ReLU(Module):
-    """max(0, x)"""
+    """max(0, x). With ``inplace=True`` the input is overwritten where no graph is recorded
+    (see :func:`fovea.relu`), as torchvision's models do at inference."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
 
     def forward(self, x):
-        return F.relu(x)
+        return F.relu(x, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
 
 class Sigmoid(Module):

@@ -11,7 +11,7 @@ import builtins
 import numbers
 
 from .. import backend
-from ..autograd import Function, Tensor
+from ..autograd import Function, Tensor, is_grad_enabled
 from ..backend import xp
 from .conv import AvgPool2d, Conv2d, MaxPool2d
 from .elementwise import (
@@ -148,7 +148,14 @@ def clip(a, min=None, max=None):  # noqa: A002 - PyTorch's names
 clamp = clip
 
 
-def relu(x):
+def relu(x, inplace=False):
+    """max(0, x). ``inplace=True`` (as in PyTorch) overwrites x and returns it where no graph
+    is being recorded through x (under ``no_grad``, or when x needs no gradient), which saves
+    a new array per layer at inference; while recording it computes out of place."""
+    if (inplace and isinstance(x, Tensor) and x.data.flags.writeable
+            and not (is_grad_enabled() and x.requires_grad)):
+        xp.maximum(x.data, xp.zeros((), dtype=x.dtype), out=x.data)
+        return x
     return ReLU.apply(x)
 
 
