@@ -310,6 +310,7 @@ CONV = [  # N, C, H, W, O, (KH, KW), stride, padding, dilation, groups, bias
     (1, 2, 7, 9, 3, (2, 3), (2, 1), (0, 1), 1, 1, True),
     (1, 3, 9, 7, 2, (5, 5), 3, 2, 1, 1, False),
     (1, 2, 8, 7, 4, (3, 3), 2, 2, 2, 2, True),
+    (1, 2, 7, 11, 3, (3, 5), (1, 2), (1, 2), 1, 1, True),  # column phases, rows unstrided
 ]
 
 
