@@ -13,6 +13,7 @@ which for this layout are long contiguous runs.
 
 from __future__ import annotations
 
+from .. import buffers
 from ..autograd import Function
 from ..backend import xp
 from ..errors import ShapeError
@@ -47,13 +48,13 @@ def to_batch_last(x, ph=0, pw=0, value=0.0, phases=1):
         return xp.ascontiguousarray(xb)
     c, h, w, n = xb.shape
     if phases == 1:
-        out = xp.empty((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
+        out = buffers.empty((c, h + 2 * ph, w + 2 * pw, n), x.dtype)
         rows = out[:, ph:h + ph]
         rows[:, :, :pw] = value
         rows[:, :, w + pw:] = value
         rows[:, :, pw:w + pw] = xb
     else:
-        out = xp.empty((c, h + 2 * ph, phases, -(-(w + 2 * pw) // phases), n), dtype=x.dtype)
+        out = buffers.empty((c, h + 2 * ph, phases, -(-(w + 2 * pw) // phases), n), x.dtype)
         for q in range(phases):
             rows = out[:, ph:h + ph, q]
             lo, hi = -(-(pw - q) // phases), -(-(pw + w - q) // phases)  # inside: m in [lo, hi)
@@ -121,11 +122,11 @@ def patches(wins, rows=None):
     :func:`phase_order` when the windows are split by phase)."""
     if rows is not None:
         wins = [win[:, :, :, rows] for win in wins]
+    c, kh, _, oh, ow, n = wins[0].shape
+    out = buffers.empty((c, kh, sum(win.shape[2] for win in wins), oh, ow, n), wins[0].dtype)
     if len(wins) == 1:
-        out = xp.ascontiguousarray(wins[0])
+        xp.copyto(out, wins[0])
     else:
-        c, kh, _, oh, ow, n = wins[0].shape
-        out = xp.empty((c, kh, sum(win.shape[2] for win in wins), oh, ow, n), wins[0].dtype)
         j = 0
         for win in wins:
             out[:, :, j:j + win.shape[2]] = win
@@ -211,7 +212,7 @@ def correlate_batch_last(xpad, w2, kh, kw, oh, ow, stride=(1, 1), dilation=(1, 1
     o = w2.shape[0]
     win = windows(xpad, kh, kw, oh, ow, stride, dilation)
     blocks = _row_blocks(oh, c * kh * kw * ow * n * xpad.itemsize, o // groups)
-    out = xp.empty((o, oh * ow * n), dtype=xpad.dtype)
+    out = buffers.empty((o, oh * ow * n), xpad.dtype)
     row = ow * n
     for rows in blocks:
         cols = patches(win, rows if len(blocks) > 1 else None)
@@ -296,7 +297,8 @@ class Conv2d(Function):
             if phases > 1:  # back to PyTorch's column order
                 gw = gw[:, :, :, xp.argsort(xp.asarray(phase_order(kw, phases)))]
         if need[0]:
-            dxpad = xp.zeros(pshape, dtype=g.dtype)
+            dxpad = buffers.empty(pshape, g.dtype)
+            dxpad.fill(0)
             for rows in blocks:
                 gblk = g2[:, rows.start * row:rows.stop * row]
                 dcols = xp.empty((c * kh * kw, gblk.shape[1]), dtype=g.dtype)
@@ -328,14 +330,11 @@ def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, name):
     return k, s, p, d, oh, ow
 
 
-def _empty_like_order(shape, like, fill=None):
-    """A new array of ``shape`` whose axes lie in memory in the order of ``like``'s
-    (outermost first), filled with ``fill`` if given."""
-    order = sorted(range(like.ndim), key=lambda i: -like.strides[i])
-    shape_mem = tuple(shape[i] for i in order)
-    out = xp.empty(shape_mem, dtype=like.dtype) if fill is None else \
-        xp.full(shape_mem, fill, dtype=like.dtype)
-    return out.transpose(tuple(order.index(i) for i in range(like.ndim)))
+def _filled_in_order(shape, like, value):
+    """An array of ``shape`` laid out in memory like ``like``, filled with ``value``."""
+    out = buffers.empty_in_order(shape, like)
+    out.fill(value)
+    return out
 
 
 def _pad_hw(x, p, value):
@@ -343,7 +342,7 @@ def _pad_hw(x, p, value):
     if not p[0] and not p[1]:
         return x
     h, w = x.shape[-2:]
-    out = _empty_like_order(x.shape[:-2] + (h + 2 * p[0], w + 2 * p[1]), x, value)
+    out = _filled_in_order(x.shape[:-2] + (h + 2 * p[0], w + 2 * p[1]), x, value)
     out[..., p[0]:p[0] + h, p[1]:p[1] + w] = x
     return out
 
@@ -371,18 +370,20 @@ def _max_along(x, axis, k, s, p, d, n_out):
 
     ranges = [valid(i) for i in range(k)]
     full = [i for i in range(k) if ranges[i] == (0, n_out)]
-    if len(full) >= 2:
-        out = xp.maximum(x[tap(full[0], 0, n_out)], x[tap(full[1], 0, n_out)])
-        done = full[:2]
-    elif full and k == 1:
+    if full and k == 1:
         return x[tap(0, 0, n_out)]  # a strided view; the caller copies if nothing else does
+    shape = list(x.shape)
+    shape[axis] = n_out
+    if len(full) >= 2:
+        out = buffers.empty_in_order(shape, x)
+        xp.maximum(x[tap(full[0], 0, n_out)], x[tap(full[1], 0, n_out)], out=out)
+        done = full[:2]
     elif full:
-        out = x[tap(full[0], 0, n_out)].copy(order="K")
+        out = buffers.empty_in_order(shape, x)
+        xp.copyto(out, x[tap(full[0], 0, n_out)])
         done = full
     else:
-        shape = list(x.shape)
-        shape[axis] = n_out
-        out = _empty_like_order(tuple(shape), x, -xp.inf)
+        out = _filled_in_order(shape, x, -xp.inf)
         done = []
     for i in range(k):
         lo, hi = ranges[i]
@@ -418,7 +419,8 @@ class MaxPool2d(Function):
         rows = _max_along(x, x.ndim - 2, k[0], s[0], p[0], d[0], oh)
         out = _max_along(rows, x.ndim - 1, k[1], s[1], p[1], d[1], ow)
         if k[1] == 1 and (k[0] == 1 or out.shape != rows.shape):  # still a view of x or rows
-            out = out.copy(order="K")
+            view, out = out, buffers.empty_like(out)
+            xp.copyto(out, view)
         if self.needs_grad:
             self.geom = (x.shape, k, s, p, d, oh, ow)
             self.x, self.out = x, out

@@ -6,6 +6,7 @@ side by side. Binary ops broadcast like NumPy and sum their gradients back to ea
 
 from __future__ import annotations
 
+from .. import buffers
 from ..autograd import Function, unbroadcast
 from ..backend import xp
 
@@ -15,6 +16,8 @@ class Add(Function):
 
     def forward(self, a, b):
         self.shapes = (a.shape, b.shape)
+        if a.shape == b.shape and a.dtype == b.dtype:  # e.g. a residual sum, laid out like a
+            return xp.add(a, b, out=buffers.empty_like(a))
         return a + b
 
     def backward(self, g):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numbers
 
-from .. import backend
+from .. import backend, buffers
 from ..autograd import Function, Tensor
 from ..backend import xp
 from ..errors import ShapeError
@@ -63,7 +63,7 @@ def _like(a):
     """An empty array laid out in memory like ``a`` (ufuncs given several operands of
     different layouts, e.g. a batch-last x and a C-ordered (N, G, 1, 1) factor, would
     otherwise pick C order and break the batch-last chain)."""
-    return xp.empty_like(a, order="K")
+    return buffers.empty_like(a)
 
 
 def _match(small, like):
