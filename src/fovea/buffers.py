@@ -86,6 +86,8 @@ def empty_in_order(shape, like, dtype=None):
 
 def empty_like(a, dtype=None):
     """``empty_like(a, order="K")``: a's shape and memory layout."""
+    if a.nbytes < MIN_BYTES and (dtype is None or np.dtype(dtype).itemsize <= a.itemsize):
+        return backend.xp.empty_like(a, dtype=dtype, order="K")
     return empty_in_order(a.shape, a, dtype)
 
 

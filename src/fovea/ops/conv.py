@@ -120,13 +120,19 @@ def patches(wins, rows=None):
     """The patch matrix (C·KH·KW, rows·OW·N) of output rows ``rows`` (a slice; all by
     default), rows of the matrix ordered (c, kh, kw) like a PyTorch weight (kw in
     :func:`phase_order` when the windows are split by phase)."""
-    if rows is not None:
-        wins = [win[:, :, :, rows] for win in wins]
-    c, kh, _, oh, ow, n = wins[0].shape
-    out = buffers.empty((c, kh, sum(win.shape[2] for win in wins), oh, ow, n), wins[0].dtype)
-    if len(wins) == 1:
-        xp.copyto(out, wins[0])
+    if len(wins) == 1:  # the common case, kept lean: LeNet-5 builds 56 blocks per step
+        win = wins[0] if rows is None else wins[0][:, :, :, rows]
+        if win.nbytes < buffers.MIN_BYTES:
+            out = xp.ascontiguousarray(win)
+        else:
+            out = buffers.empty(win.shape, win.dtype)
+            xp.copyto(out, win)
     else:
+        if rows is not None:
+            wins = [win[:, :, :, rows] for win in wins]
+        c, kh, _, oh, ow, n = wins[0].shape
+        out = buffers.empty((c, kh, sum(win.shape[2] for win in wins), oh, ow, n),
+                            wins[0].dtype)
         j = 0
         for win in wins:
             out[:, :, j:j + win.shape[2]] = win
@@ -370,8 +376,6 @@ def _max_along(x, axis, k, s, p, d, n_out):
 
     ranges = [valid(i) for i in range(k)]
     full = [i for i in range(k) if ranges[i] == (0, n_out)]
-    if full and k == 1:
-        return x[tap(0, 0, n_out)]  # a strided view; the caller copies if nothing else does
     shape = list(x.shape)
     shape[axis] = n_out
     if len(full) >= 2:
@@ -405,22 +409,29 @@ class MaxPool2d(Function):
     """out = max over each window (padding counts as −∞). The gradient goes to the first
     maximal element of each window in row-major order, as in PyTorch.
 
-    Forward is separable: a running ``maximum`` over the window's rows, one strided slice per
-    tap, then the same over its columns, each tap limited to the windows where it lies inside
-    the input (no padded copy). Backward finds, tap by tap, the windows whose maximum that
-    tap holds and has not yet been claimed.
+    Forward is a running ``maximum`` over one strided slice per kernel tap; windows of 3×3 and
+    up are done separably — over the window's rows, then over its columns, each tap limited to
+    the windows where it lies inside the input (no padded copy): ResNet-18's 3×3/2 stem pool
+    15.0 → 8.5 ms, while LeNet-5's 2×2 pools are 25% faster with the plain taps. Backward
+    finds, tap by tap, the windows whose maximum that tap holds and has not yet been claimed.
     """
 
     def forward(self, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
         k, s, p, d, oh, ow = _pool_geometry(x, kernel_size, stride, padding, dilation,
                                             ceil_mode, "max_pool2d")
-        # a 2-D window's max is the max over its columns of the max over its rows: 2·k taps
-        # instead of k², the first pass over contiguous rows halving the data for the second
-        rows = _max_along(x, x.ndim - 2, k[0], s[0], p[0], d[0], oh)
-        out = _max_along(rows, x.ndim - 1, k[1], s[1], p[1], d[1], ow)
-        if k[1] == 1 and (k[0] == 1 or out.shape != rows.shape):  # still a view of x or rows
-            view, out = out, buffers.empty_like(out)
-            xp.copyto(out, view)
+        if k[0] * k[1] <= k[0] + k[1]:  # 2×2 or 1×k windows: no more taps than two passes
+            xpad = _pad_hw(x, p, -xp.inf)
+            taps = [xpad[sl] for sl in _offsets(k, s, d, oh, ow)]
+            out = buffers.empty_like(taps[0])
+            if len(taps) == 1:
+                xp.copyto(out, taps[0])
+            else:
+                xp.maximum(taps[0], taps[1], out=out)
+            for tap in taps[2:]:
+                xp.maximum(out, tap, out=out)
+        else:  # the max over the window's columns of the max over its rows: 2·k taps, not k²
+            rows = _max_along(x, x.ndim - 2, k[0], s[0], p[0], d[0], oh)
+            out = _max_along(rows, x.ndim - 1, k[1], s[1], p[1], d[1], ow)
         if self.needs_grad:
             self.geom = (x.shape, k, s, p, d, oh, ow)
             self.x, self.out = x, out
