@@ -171,8 +171,8 @@ leave the GEMMs narrow (VGG-16 and ResNet-18 inference were 7–9% slower with t
 MANY_OUTPUTS = 64
 """From this many output channels on, the GEMM does enough work per patch element that it is
 not bound by memory: blocks of DEEP_BLOCK_BYTES then keep it wide without the page faults
-of a fresh patch matrix of tens of megabytes (ResNet-18 inference, batch 8: 235 → 215 ms;
-L2-sized blocks there make 224-column GEMMs that run at 60% of the speed of wide ones)."""
+of a fresh patch matrix of tens of megabytes (ResNet-18 inference, batch 8: 221 → 198 ms;
+L2-sized blocks there make 224-column GEMMs that run at ~75% of the speed of wide ones)."""
 
 DEEP_BLOCK_BYTES = 8 * 1024 * 1024
 
