@@ -42,3 +42,30 @@ def assert_steps_leave_grads(model, optimizer, steps=3):
         for v in optimizer.state.get(id(p), {}).values():
             if hasattr(v, "shape"):
                 assert not np.shares_memory(v, g)
+
+
+def assert_continues_torch_state(torch, name, kwargs, fmod, tmod, fovea_step, torch_step,
+                                 rtol):
+    """Five steps of ``torch.optim.<name>``; its state_dict (tensors as arrays) loaded into
+    ``fovea.optim.<name>`` on the same weights continues the same trajectory: the next five
+    steps agree within ``rtol``, in float32. ``fovea_step(model, opt)`` and
+    ``torch_step(model, opt)`` take one step and return the parameters as arrays."""
+    import numpy as np
+
+    from fovea import optim
+
+    topt = getattr(torch.optim, name)(tmod.parameters(), **kwargs)
+    for _ in range(5):
+        torch_step(tmod, topt)
+    tsd = topt.state_dict()
+    fmod.load_state_dict({k: v.detach().numpy() for k, v in tmod.state_dict().items()})
+    fopt = getattr(optim, name)(fmod.parameters(), **kwargs)
+    fopt.load_state_dict({
+        "state": {i: {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in s.items()}
+                  for i, s in tsd["state"].items()},
+        "param_groups": tsd["param_groups"],
+    })
+    for _ in range(5):
+        for a, b in zip(fovea_step(fmod, fopt), torch_step(tmod, topt)):
+            assert a.dtype == np.float32
+            assert_close(a, b, rtol)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers import assert_close as shared_assert_close
-from helpers import assert_steps_leave_grads
+from helpers import assert_continues_torch_state, assert_steps_leave_grads
 
 import fovea
 from fovea import nn, optim
@@ -238,21 +238,9 @@ def test_load_torch_optimizer_state(name, kwargs):
     """A torch optimizer's state_dict (tensors as arrays) continues the same trajectory."""
     fmod, tmod = make_models()
     x, y = make_data()
-    topt = getattr(torch.optim, name)(tmod.parameters(), **kwargs)
-    for _ in range(5):
-        torch_step(tmod, topt, x, y)
-    tsd = topt.state_dict()
-    fmod.load_state_dict({k: v.detach().numpy() for k, v in tmod.state_dict().items()})
-    fopt = getattr(optim, name)(fmod.parameters(), **kwargs)
-    fopt.load_state_dict({
-        "state": {i: {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in s.items()}
-                  for i, s in tsd["state"].items()},
-        "param_groups": tsd["param_groups"],
-    })
-    for _ in range(5):
-        for a, b in zip(fovea_step(fmod, fopt, x, y), torch_step(tmod, topt, x, y)):
-            assert a.dtype == np.float32
-            assert_close(a, b)
+    assert_continues_torch_state(torch, name, kwargs, fmod, tmod,
+                                 lambda m, o: fovea_step(m, o, x, y),
+                                 lambda m, o: torch_step(m, o, x, y), RTOL)
 
 
 # ---- gradients and dtypes -------------------------------------------------------------------
