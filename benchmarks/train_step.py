@@ -51,16 +51,9 @@ def cycle(batches):
     return next_batch
 
 
-def fovea_case(batches):
-    import fovea
-    import fovea.nn as nn
-    from fovea.models import LeNet5
-
-    fovea.manual_seed(0)
-    model = LeNet5()
-    opt = fovea.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    loss_fn = nn.CrossEntropyLoss()
-    data = [(fovea.tensor(x), fovea.tensor(y)) for x, y in batches]
+def step_and_forward(model, opt, loss_fn, data, no_grad):
+    """The timed cases, written once for both frameworks: an SGD step on the next batch, and
+    a forward pass of the next batch under ``no_grad``."""
     next_batch = cycle(data)
 
     def step():
@@ -71,10 +64,22 @@ def fovea_case(batches):
         opt.step()
 
     def forward():
-        with fovea.no_grad():
+        with no_grad():
             model(next_batch()[0])
 
     return step, forward
+
+
+def fovea_case(batches):
+    import fovea
+    import fovea.nn as nn
+    from fovea.models import LeNet5
+
+    fovea.manual_seed(0)
+    model = LeNet5()
+    opt = fovea.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    data = [(fovea.tensor(x), fovea.tensor(y)) for x, y in batches]
+    return step_and_forward(model, opt, nn.CrossEntropyLoss(), data, fovea.no_grad)
 
 
 def torch_case(batches):
@@ -88,22 +93,8 @@ def torch_case(batches):
         nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
     )
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    loss_fn = nn.CrossEntropyLoss()
     data = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
-    next_batch = cycle(data)
-
-    def step():
-        x, y = next_batch()
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-
-    def forward():
-        with torch.no_grad():
-            model(next_batch()[0])
-
-    return step, forward
+    return step_and_forward(model, opt, nn.CrossEntropyLoss(), data, torch.no_grad)
 
 
 def main():
