@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import assert_close as shared_assert_close
 
 import fovea
 from fovea.autograd import gradcheck
@@ -278,12 +279,7 @@ def torch():
 
 
 def assert_close(actual, expected, what="output", tol=TOL):
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    err = np.abs(actual - expected).max(initial=0.0)
-    scale = max(1.0, np.abs(expected).max(initial=0.0))
-    assert err <= tol * scale, f"{what}: max abs error {err:.3g} (scale {scale:.3g})"
+    shared_assert_close(actual, expected, tol, what)
 
 
 def compare(torch, fn_fovea, fn_torch, *arrays, params=()):

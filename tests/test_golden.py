@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_close as shared_assert_close
 
 import fovea
 from fovea.ops import conv2d, cross_entropy, linear
@@ -34,12 +35,7 @@ CASES = {c["name"]: c for c in META["cases"]}
 
 
 def assert_close(actual, expected, tol, what):
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    err = np.abs(actual - expected).max(initial=0.0)
-    scale = max(1.0, np.abs(expected).max(initial=0.0))
-    assert err <= tol * scale, f"{what}: max abs error {err:.3g} (scale {scale:.3g})"
+    shared_assert_close(actual, expected, tol, what)
 
 
 def _fn(case, dtype):
