@@ -272,17 +272,6 @@ def test_missing_onnx_is_a_clear_error(monkeypatch, tmp_path):
 
 
 # ---- fovea export ------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    from fovea.train.config import resolve
-    from fovea.train.session import train_run
-
-    out = tmp_path_factory.mktemp("run") / "linear"
-    config = resolve({}, {"model": "linear", "epochs": 1, "val_fraction": 0.0, "seed": 0})
-    train_run(config, out, progress=False)
-    return out
-
-
 def parse(argv):
     from fovea.export_cli import add_export_parser
 

@@ -16,17 +16,6 @@ from fovea.predict_cli import add_predict_parser, to_input
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    from fovea.train.config import resolve
-    from fovea.train.session import train_run
-
-    out = tmp_path_factory.mktemp("run") / "linear"
-    config = resolve({}, {"model": "linear", "epochs": 1, "val_fraction": 0.0, "seed": 0})
-    train_run(config, out, progress=False)
-    return out
-
-
-@pytest.fixture(scope="module")
 def digits():
     """Eight mnist-mini test digits as uint8 (N, 28, 28), their labels, and the run-free
     images as the dataset gives them (float32 (N, 1, 28, 28) in [0, 1])."""
