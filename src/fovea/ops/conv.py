@@ -378,22 +378,26 @@ def _max_along(x, axis, k, s, p, d, n_out):
     full = [i for i in range(k) if ranges[i] == (0, n_out)]
     shape = list(x.shape)
     shape[axis] = n_out
-    if len(full) >= 2:
-        out = buffers.empty_in_order(shape, x)
-        xp.maximum(x[tap(full[0], 0, n_out)], x[tap(full[1], 0, n_out)], out=out)
-        done = full[:2]
-    elif full:
-        out = buffers.empty_in_order(shape, x)
-        xp.copyto(out, x[tap(full[0], 0, n_out)])
-        done = full
+    if full:
+        out = _max_into(buffers.empty_in_order(shape, x), [x[tap(i, 0, n_out)] for i in full])
     else:
         out = _filled_in_order(shape, x, -xp.inf)
-        done = []
     for i in range(k):
         lo, hi = ranges[i]
-        if i not in done and lo < hi:
+        if i not in full and lo < hi:
             o = out[part(lo, hi)]
             xp.maximum(o, x[tap(i, lo, hi)], out=o)
+    return out
+
+
+def _max_into(out, views):
+    """out = the element-wise max of ``views`` (one or more, each out's shape), no temporary."""
+    if len(views) == 1:
+        xp.copyto(out, views[0])
+    else:
+        xp.maximum(views[0], views[1], out=out)
+    for view in views[2:]:
+        xp.maximum(out, view, out=out)
     return out
 
 
@@ -422,13 +426,7 @@ class MaxPool2d(Function):
         if k[0] * k[1] <= k[0] + k[1]:  # 2×2 or 1×k windows: no more taps than two passes
             xpad = _pad_hw(x, p, -xp.inf)
             taps = [xpad[sl] for sl in _offsets(k, s, d, oh, ow)]
-            out = buffers.empty_like(taps[0])
-            if len(taps) == 1:
-                xp.copyto(out, taps[0])
-            else:
-                xp.maximum(taps[0], taps[1], out=out)
-            for tap in taps[2:]:
-                xp.maximum(out, tap, out=out)
+            out = _max_into(buffers.empty_like(taps[0]), taps)
         else:  # the max over the window's columns of the max over its rows: 2·k taps, not k²
             rows = _max_along(x, x.ndim - 2, k[0], s[0], p[0], d[0], oh)
             out = _max_along(rows, x.ndim - 1, k[1], s[1], p[1], d[1], ow)
