@@ -47,23 +47,16 @@ def to_batch_last(x, ph=0, pw=0, value=0.0, phases=1):
     if phases == 1 and not ph and not pw:
         return xp.ascontiguousarray(xb)
     c, h, w, n = xb.shape
-    if phases == 1:
-        out = buffers.empty((c, h + 2 * ph, w + 2 * pw, n), x.dtype)
-        rows = out[:, ph:h + ph]
-        rows[:, :, :pw] = value
-        rows[:, :, w + pw:] = value
-        rows[:, :, pw:w + pw] = xb
-    else:
-        out = buffers.empty((c, h + 2 * ph, phases, -(-(w + 2 * pw) // phases), n), x.dtype)
-        for q in range(phases):
-            rows = out[:, ph:h + ph, q]
-            lo, hi = -(-(pw - q) // phases), -(-(pw + w - q) // phases)  # inside: m in [lo, hi)
-            rows[:, :, :lo] = value
-            rows[:, :, hi:] = value
-            rows[:, :, lo:hi] = xb[:, :, q + phases * lo - pw::phases]
+    out = buffers.empty((c, h + 2 * ph, phases, -(-(w + 2 * pw) // phases), n), x.dtype)
+    for q in range(phases):
+        rows = out[:, ph:h + ph, q]
+        lo, hi = -(-(pw - q) // phases), -(-(pw + w - q) // phases)  # inside: m in [lo, hi)
+        rows[:, :, :lo] = value
+        rows[:, :, hi:] = value
+        rows[:, :, lo:hi] = xb[:, :, q + phases * lo - pw::phases]
     out[:, :ph] = value
     out[:, h + ph:] = value
-    return out
+    return out[:, :, 0] if phases == 1 else out
 
 
 SHORT_RUN_BYTES = 256
