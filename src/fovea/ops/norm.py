@@ -53,17 +53,10 @@ def _center(x, axes, eps):
     in two passes (accurate)."""
     keep = tuple(i for i in range(x.ndim) if i not in axes)
     mean = x.mean(axis=axes, keepdims=True, dtype=x.dtype)
-    xc = xp.subtract(x, mean, out=_like(x))
+    xc = xp.subtract(x, mean, out=buffers.empty_like(x))
     n = backend.scalar(max(_count(x.shape, axes), 1), x.dtype)
     var = _dot(xc, xc, keep) / n
     return xc, 1 / xp.sqrt(var + backend.scalar(eps, x.dtype)), mean, var
-
-
-def _like(a):
-    """An empty array laid out in memory like ``a`` (ufuncs given several operands of
-    different layouts, e.g. a batch-last x and a C-ordered (N, G, 1, 1) factor, would
-    otherwise pick C order and break the batch-last chain)."""
-    return buffers.empty_like(a)
 
 
 def _match(small, like):
@@ -80,7 +73,7 @@ def _match(small, like):
 
 def _scale_shift(xc, scale, shift):
     """xc·scale + shift (shift may be None), a new array in xc's memory order."""
-    out = xp.multiply(xc, scale, out=_like(xc))
+    out = xp.multiply(xc, scale, out=buffers.empty_like(xc))
     if shift is not None:
         out += shift
     return out
@@ -154,18 +147,18 @@ class BatchNorm(Function):
             db = g.sum(axis=axes, keepdims=True)
         if need[1] or (need[0] and self.training):
             if xc is None:  # given statistics: centre x now
-                xc = xp.subtract(self.x, self.mean, out=_like(self.x))
+                xc = xp.subtract(self.x, self.mean, out=buffers.empty_like(self.x))
             dw = _dot(g, xc, (1,)) * invstd
         if need[0]:
             if self.training:
                 inv_m = backend.scalar(1.0 / self.m, g.dtype)
                 # dx = s·(g − db/m) − (s·σ⁻¹·dw/m)·(x − μ)
-                gx = xp.subtract(g, db * inv_m, out=_like(g))
+                gx = xp.subtract(g, db * inv_m, out=buffers.empty_like(g))
                 gx *= self.scale
-                t = xp.multiply(xc, self.scale * invstd * dw * inv_m, out=_like(xc))
+                t = xp.multiply(xc, self.scale * invstd * dw * inv_m, out=buffers.empty_like(xc))
                 gx -= t
             else:
-                gx = xp.multiply(g, self.scale, out=_like(g))
+                gx = xp.multiply(g, self.scale, out=buffers.empty_like(g))
         if need[1]:
             gw = dw.reshape(c)
         if need[2]:
@@ -197,11 +190,11 @@ class LayerNorm(Function):
         xhat, axes, lead = self.xhat, self.axes, self.lead
         gx = gw = gb = None
         if need[0]:
-            dxhat = g if self.w is None else xp.multiply(g, self.w, out=_like(g))
+            dxhat = g if self.w is None else xp.multiply(g, self.w, out=buffers.empty_like(g))
             n = backend.scalar(_count(g.shape, axes), g.dtype)
             a = dxhat.sum(axis=axes, keepdims=True) / n
             b = _dot(dxhat, xhat, lead) / n
-            gx = xp.multiply(xhat, b, out=_like(xhat))
+            gx = xp.multiply(xhat, b, out=buffers.empty_like(xhat))
             gx += a
             xp.subtract(dxhat, gx, out=gx)
             gx *= self.invstd
@@ -254,8 +247,8 @@ class GroupNorm(Function):
             bb = gxw.sum(axis=2, keepdims=True) * invstd / m  # mean(dx̂·x̂)
             k1 = invstd if w is None else invstd * w
             # dx = σ⁻¹·w·g − σ⁻²·bb·(x − μ) − σ⁻¹·a
-            gx = xp.multiply(gs, _match(k1, gs), out=_like(gs))
-            t = xp.multiply(xc, _match(invstd * invstd * bb, xc), out=_like(xc))
+            gx = xp.multiply(gs, _match(k1, gs), out=buffers.empty_like(gs))
+            t = xp.multiply(xc, _match(invstd * invstd * bb, xc), out=buffers.empty_like(xc))
             t += _match(invstd * a, xc)
             gx -= t
             gx = gx.reshape(self.shape)
