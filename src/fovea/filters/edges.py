@@ -20,6 +20,7 @@ from ..autograd import Tensor
 from ..backend import xp
 from ..errors import ShapeError
 from . import kernels
+from .color import LUMA_WEIGHTS, luminance
 from .core import correlate
 from .smoothing import gaussian_filter
 
@@ -27,11 +28,6 @@ __all__ = ["gradient", "gradient_magnitude", "gradient_orientation", "zero_cross
            "LUMA_WEIGHTS", "OPERATORS"]
 
 OPERATORS = ("sobel", "prewitt", "scharr", "central")
-
-LUMA_WEIGHTS = (0.299, 0.587, 0.114)
-"""ITU-R BT.601 luma weights of R, G, B: Y = 0.299 R + 0.587 G + 0.114 B (the weights of
-Pillow's convert("L") and OpenCV's cvtColor(..., COLOR_RGB2GRAY))."""
-
 
 def _operator_kernel(operator, axis, normalize):
     if operator == "central":
@@ -138,9 +134,7 @@ def _grayscale(image):
     if img.ndim == 3 and img.shape[2] == 1:
         return img[:, :, 0]
     if img.ndim == 3 and img.shape[2] in (3, 4):
-        r, g, b = (img[:, :, c] for c in range(3))
-        wr, wg, wb = (dtype(w) for w in LUMA_WEIGHTS)
-        return wr * r + wg * g + wb * b
+        return luminance(img)
     if img.ndim != 2:
         raise ShapeError("canny needs a 2-D grayscale image or an (H, W, 3) colour image, "
                          f"got shape {img.shape}")

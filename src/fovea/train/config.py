@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..cli_types import checked
 from ..errors import FoveaError
+from ..parsing import checked
 
 
 class ConfigError(FoveaError, ValueError):
