@@ -31,8 +31,10 @@ import numbers
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..autograd import Tensor
 from ..backend import to_numpy
 from ..errors import FoveaError, ShapeError
+from ..ops import softmax
 from .rng import generator_state, restore_generator
 
 __all__ = [
@@ -677,29 +679,22 @@ def tta_views(images, flips=True, shifts=(1,)) -> list:
     return views
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
-    return z
-
-
 def predict_tta(model_fn, images, flips=True, shifts=(1,)) -> np.ndarray:
     """Class probabilities (N, K) float32 averaged over :func:`tta_views` of ``images``.
 
-    ``model_fn(batch) -> logits`` (N, K): a NumPy array, or anything with a NumPy ``.data``
-    (a fovea Tensor). Each view is one call, so pass batches of a size the model can take.
+    ``model_fn(batch) -> logits`` (N, K): a fovea Tensor or a NumPy array; fovea's softmax
+    turns each view's logits into probabilities. Each view is one call, so pass batches of a
+    size the model can take.
     """
     total = None
     views = tta_views(images, flips=flips, shifts=shifts)
     for view in views:
-        out = model_fn(view)
-        if not isinstance(out, np.ndarray):
-            out = to_numpy(getattr(out, "data", out))
-        logits = np.asarray(out, dtype=np.float32)
+        logits = model_fn(view)
+        if not isinstance(logits, Tensor):
+            logits = Tensor(np.asarray(logits, dtype=np.float32))
         if logits.ndim != 2 or logits.shape[0] != view.shape[0]:
             raise ShapeError(f"model_fn must return logits (N, K) for {view.shape[0]} images, "
-                             f"got {logits.shape}")
-        probs = _softmax(logits.copy())
+                             f"got {tuple(logits.shape)}")
+        probs = to_numpy(softmax(logits, dim=1).data).astype(np.float32, copy=False)
         total = probs if total is None else total + probs
     return total / np.float32(len(views))

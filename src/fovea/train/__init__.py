@@ -1,6 +1,9 @@
-"""fovea.train: the fit loop, evaluation and run directories."""
+"""fovea.train: the fit loop, the inference path (evaluation, prediction) and run
+directories."""
 
-from .loop import Normalize, evaluate, fit, train_epoch
+from .loop import Normalize, fit, train_epoch
+from .predict import evaluate, predict_logits, predict_proba
 from .run import RunDir
 
-__all__ = ["fit", "evaluate", "train_epoch", "Normalize", "RunDir"]
+__all__ = ["fit", "evaluate", "train_epoch", "predict_logits", "predict_proba", "Normalize",
+           "RunDir"]

@@ -1,10 +1,13 @@
-"""The training loop: ``fit`` trains for some epochs, ``evaluate`` measures loss and accuracy."""
+"""The training loop: ``fit`` trains for some epochs, ``evaluate`` (from :mod:`.predict`)
+measures loss and accuracy."""
 
 from __future__ import annotations
 
 from ..backend import xp
+from .predict import evaluate
 from .trainer import Trainer
-from .trainer import evaluate as trainer_evaluate
+
+__all__ = ["Normalize", "evaluate", "fit", "train_epoch"]
 
 
 class Normalize:
@@ -22,11 +25,6 @@ class Normalize:
 
     def to_config(self) -> dict:
         return {"mean": self.mean, "std": self.std}
-
-
-def evaluate(model, loader, loss_fn=None, transform=None) -> dict:
-    """Mean loss and accuracy of ``model`` over ``loader`` (eval mode, no graph)."""
-    return trainer_evaluate(model, loader, loss_fn, transform)
 
 
 def train_epoch(model, loader, optimizer, loss_fn, transform=None, progress=True, desc="train"):

@@ -13,14 +13,19 @@ import numpy as np
 
 from .. import backend, optim
 from ..data import DataLoader, Subset, load_dataset
+from ..data.augment import parse_augment
 from ..data.datasets import dataset_info
+from ..data.preprocess import load_preprocessor
+from ..data.preprocess import make_preprocessor as make_fitted_preprocessor
 from ..errors import CheckpointError
 from ..models import build_model
 from ..serialization import load_safetensors, save_safetensors, write_json
 from .callbacks import EMA, EarlyStopping
 from .config import ConfigError, resolve
+from .loop import Normalize
+from .predict import evaluate, predict_proba
 from .run import RunDir
-from .trainer import Trainer, evaluate
+from .trainer import Trainer
 
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-2, "adagrad": 1e-2}
 PREPROCESS_FILE = "preprocess.safetensors"
@@ -95,16 +100,13 @@ def make_scheduler(config, optimizer, steps_per_epoch):
 
 def make_preprocessor(config, train_images):
     """The input transform, fitted on the training split only (None for "none")."""
-    from ..data.preprocess import make_preprocessor as make
-    from .loop import Normalize
-
     name = config["preprocess"]
     if name == "none":
         return None
     if name == "normalize":
         info = dataset_info(config["dataset"], config["data_dir"])
         return Normalize(info["mean"], info["std"])
-    return make(name).fit(train_images)
+    return make_fitted_preprocessor(name).fit(train_images)
 
 
 class BatchAugment:
@@ -128,8 +130,6 @@ class BatchAugment:
 def make_augment(config, num_classes):
     """The training-time augmentation of ``config["augment"]`` (None when empty), seeded from
     the run's seed."""
-    from ..data.augment import parse_augment
-
     pipeline = parse_augment(config["augment"], generator=config["seed"] + 1)
     return BatchAugment(pipeline, num_classes) if pipeline.transforms else None
 
@@ -145,19 +145,20 @@ def _save_preprocessor(run, transform):
 
 
 def load_transform(run, config):
-    """The run's saved input transform (its dataset statistics or fitted preprocessing)."""
-    from .loop import Normalize
-
-    name = config.get("preprocess", "normalize")
-    if name == "none":
-        return None
-    if name == "normalize":
-        norm = config["normalize"]
-        return Normalize(norm["mean"], norm["std"])
-    from ..data.preprocess import load_preprocessor
-
-    return load_preprocessor(config["preprocessing"], load_safetensors(run.path /
-                                                                         PREPROCESS_FILE))
+    """The run's saved input transform (its dataset statistics or fitted preprocessing);
+    a CheckpointError when config.json does not describe a usable one."""
+    try:
+        name = config.get("preprocess", "normalize")
+        if name == "none":
+            return None
+        if name == "normalize":
+            norm = config["normalize"]
+            return Normalize(norm["mean"], norm["std"])
+        return load_preprocessor(config["preprocessing"],
+                                 load_safetensors(run.path / PREPROCESS_FILE))
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"{run.path}: config.json has no usable input normalization "
+                              f"({exc})") from None
 
 
 def train_run(config: dict, out, resume: bool = False, progress=True, log=None) -> dict:
@@ -246,9 +247,8 @@ def resume_config(run_dir, epochs=None) -> dict:
 
 
 # ---- evaluation and ensembles ----------------------------------------------------------------
-def load_run(run_dir):
-    """(model with its saved weights, transform, config) of a finished run."""
-    run = RunDir(run_dir)
+def load_run_model(run):
+    """(model with its saved weights, config) of the finished run in ``run`` (a RunDir)."""
     config = run.config()
     try:
         model = build_model(config["model"], tuple(config["input_shape"]),
@@ -261,32 +261,14 @@ def load_run(run_dir):
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"{run.path}: the saved model does not fit its config "
                               f"({exc})") from None
+    return model, config
+
+
+def load_run(run_dir):
+    """(model with its saved weights, transform, config) of a finished run."""
+    run = RunDir(run_dir)
+    model, config = load_run_model(run)
     return model, load_transform(run, config), config
-
-
-def predict_proba(model, images, transform=None, batch_size=500, tta=False):
-    """Softmax probabilities (N, classes) for images (N, C, H, W) in [0, 1]; with ``tta``
-    averaged over flipped/shifted views."""
-    from ..autograd import Tensor, no_grad
-    from ..ops import softmax
-
-    def probs(x):
-        out = []
-        with no_grad():
-            for i in range(0, len(x), batch_size):
-                xb = x[i:i + batch_size]
-                if transform is not None:
-                    xb = transform(xb)
-                out.append(softmax(model(Tensor(xb)), dim=1).data)
-        return np.concatenate(out)
-
-    model.eval()
-    if not tta:
-        return probs(images)
-    from ..data.augment import tta_views
-
-    views = tta_views(images)
-    return sum(probs(v) for v in views) / len(views)
 
 
 def ensemble(config: dict, members: int, out, average_parameters=False, progress=False,
@@ -340,5 +322,5 @@ def ensemble(config: dict, members: int, out, average_parameters=False, progress
     return result
 
 
-__all__ = ["train_run", "resume_config", "load_run", "predict_proba", "ensemble", "split",
-           "make_model", "make_optimizer", "make_scheduler"]
+__all__ = ["train_run", "resume_config", "load_run", "load_run_model", "load_transform",
+           "ensemble", "split", "make_model", "make_optimizer", "make_scheduler"]

@@ -9,51 +9,12 @@ import time
 from tqdm import tqdm
 
 from .. import backend
-from ..autograd import Tensor, no_grad
-from ..backend import xp
+from ..autograd import Tensor
+from ..nn import CrossEntropyLoss
+from ..nn.utils import clip_grad_norm_, clip_grad_value_
 from .callbacks import EMA, EarlyStopping, snapshot, weight_penalty
 from .checkpoint import load_checkpoint, save_checkpoint, split_prefix, with_prefix
-
-
-def batch_tensors(x, y, transform=None):
-    """A batch of NumPy arrays as Tensors, images through ``transform`` first."""
-    x = xp.asarray(x)
-    if transform is not None:
-        x = transform(x)
-    return Tensor(x), Tensor(xp.asarray(y))
-
-
-def count_correct(logits, targets) -> int:
-    """Correct argmax predictions; soft targets (probabilities) count by their argmax."""
-    t = targets.data
-    if t.ndim == 2:
-        t = t.argmax(axis=1)
-    return int((logits.data.argmax(axis=1) == t).sum())
-
-
-def evaluate(model, loader, loss_fn=None, transform=None, ema=None) -> dict:
-    """Mean loss and accuracy of ``model`` over ``loader`` (eval mode, no graph); with ``ema``
-    the averaged weights are evaluated."""
-    from ..nn import CrossEntropyLoss
-
-    if ema is not None:
-        with ema.swapped_in(model):
-            return evaluate(model, loader, loss_fn, transform)
-    loss_fn = loss_fn or CrossEntropyLoss()
-    was_training = model.training
-    model.eval()
-    total_loss, correct, n = 0.0, 0, 0
-    with no_grad():
-        for x, y in loader:
-            x, y = batch_tensors(x, y, transform)
-            logits = model(x)
-            total_loss += float(loss_fn(logits, y).item()) * len(y)
-            correct += count_correct(logits, y)
-            n += len(y)
-    model.train(was_training)
-    if n == 0:
-        raise ValueError("evaluate: the loader yielded no samples")
-    return {"loss": total_loss / n, "accuracy": correct / n, "n": n}
+from .predict import count_correct, evaluate, to_batch
 
 
 class Trainer:
@@ -72,8 +33,6 @@ class Trainer:
                  clip_grad_value=None, early_stopping: EarlyStopping | None = None,
                  ema: EMA | None = None, run_dir=None, progress=True, log=print,
                  on_epoch_end=None, extra_state=None):
-        from ..nn import CrossEntropyLoss
-
         self.model, self.optimizer = model, optimizer
         self.loss_fn = loss_fn or CrossEntropyLoss()
         self.transform, self.augment = transform, augment
@@ -92,20 +51,17 @@ class Trainer:
         """One optimizer step on a batch of arrays; returns (data loss, penalty, correct, n)."""
         if self.augment is not None:
             x, y = self.augment(x, y)
-        x, y = batch_tensors(x, y, self.transform)
+        x, y = to_batch(x, self.transform), to_batch(y)
         logits = self.model(x)
         loss = self.loss_fn(logits, y)
         penalty = weight_penalty(self.model, self.l1, self.l2)
         total = loss if penalty is None else loss + penalty
         self.optimizer.zero_grad()
         total.backward()
-        if self.clip_grad_norm or self.clip_grad_value:
-            from ..nn.utils import clip_grad_norm_, clip_grad_value_
-
-            if self.clip_grad_value:
-                clip_grad_value_(self.model.parameters(), self.clip_grad_value)
-            if self.clip_grad_norm:
-                clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
+        if self.clip_grad_value:
+            clip_grad_value_(self.model.parameters(), self.clip_grad_value)
+        if self.clip_grad_norm:
+            clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
         self.optimizer.step()
         if self.ema is not None:
             self.ema.update(self.model)
@@ -244,4 +200,4 @@ class Trainer:
         return meta
 
 
-__all__ = ["Trainer", "evaluate", "batch_tensors", "count_correct", "snapshot"]
+__all__ = ["Trainer", "snapshot"]
