@@ -23,7 +23,7 @@ def torch():
 
 def run(argv, monkeypatch):
     """``fovea.cli.main`` (its one-line error handling) with convert-weights registered."""
-    from fovea.convert_cli import add_convert_parser
+    from fovea.cli.convert_weights import add_convert_parser
 
     def build_parser():
         parser = cli._Parser(prog="fovea")
@@ -171,7 +171,7 @@ def test_loading_goes_through_weights_only(torch, tmp_path, monkeypatch, capsys)
 
 
 def test_fovea_itself_never_imports_pickle():
-    from fovea import convert_cli
+    from fovea import torch_weights as convert_cli
 
     tree = ast.parse(inspect.getsource(convert_cli))
     imported = {alias.name.split(".")[0] for node in ast.walk(tree)

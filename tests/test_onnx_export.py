@@ -273,7 +273,7 @@ def test_missing_onnx_is_a_clear_error(monkeypatch, tmp_path):
 
 # ---- fovea export ------------------------------------------------------------------------------
 def parse(argv):
-    from fovea.export_cli import add_export_parser
+    from fovea.cli.export import add_export_parser
 
     parser = argparse.ArgumentParser(prog="fovea")
     add_export_parser(parser.add_subparsers(dest="command"))
@@ -282,7 +282,8 @@ def parse(argv):
 
 def test_cli_export_end_to_end(trained_run, tmp_path, capsys):
     from fovea.data import load_dataset
-    from fovea.train.session import load_run, predict_proba
+    from fovea.train.predict import predict_proba
+    from fovea.train.session import load_run
 
     out = tmp_path / "linear.onnx"
     args = parse(["export", str(trained_run), str(out)])

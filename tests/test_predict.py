@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from fovea import cli
+from fovea.cli.predict import add_predict_parser
 from fovea.filters.io import write_image
-from fovea.predict_cli import add_predict_parser, to_input
+from fovea.train.predict import to_input
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,8 @@ def parse_text(stdout):
 
 
 def test_top_k_of_png_digits_28_and_resized_56_rgb(trained_run, digits, tmp_path, capsys):
-    from fovea.train.session import load_run, predict_proba
+    from fovea.train.predict import predict_proba
+    from fovea.train.session import load_run
 
     pixels, labels, images = digits
     model, transform, _ = load_run(trained_run)

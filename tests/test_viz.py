@@ -131,7 +131,7 @@ def _subparsers(parser):
 def fovea_main(monkeypatch):
     """``fovea.cli.main``, with ``plot`` registered if build_parser does not do it yet."""
     import fovea.cli as cli
-    from fovea.plot_cli import add_plot_parser
+    from fovea.cli.plot import add_plot_parser
 
     build = cli.build_parser
 
@@ -189,9 +189,10 @@ def test_fovea_plot_lenet_into_run_dir_with_early_stopping(runs, fovea_main, cap
 
 def test_confusion_matrix_agrees_with_evaluate(runs):
     """The confusion matrix's diagonal is the test accuracy the run recorded."""
-    from fovea.cli import load_run_model
-    from fovea.plot_cli import _predict_test, run_transform
+    from fovea.cli.plot import _predict_test
     from fovea.train import Normalize, RunDir
+    from fovea.train.session import load_run_model
+    from fovea.train.session import load_transform as run_transform
 
     run = RunDir(runs["lenet5"])
     model, config = load_run_model(run)

@@ -22,7 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FoveaError
+from .. import viz
+from ..data import dataset_info, load_dataset
+from ..errors import FoveaError
+from ..models import LinearClassifier
+from ..nn import Conv2d
+from ..train import RunDir
+from ..train.predict import predict_logits
+from ..train.session import load_run
 
 EARLY_STOPPING = "early_stopping.json"
 BATCH_SIZE = 500
@@ -64,60 +71,21 @@ def _early_stop_epoch(run_path: Path):
         return None
 
 
-def run_transform(run, config):
-    """The input transform the run trained with: (x − mean)/std per channel from
-    ``config["normalize"]``, or the run's saved preprocessing where the training session
-    records another kind (``fovea.train.session.load_transform``)."""
-    from .train import Normalize
-
-    try:
-        from .train.session import load_transform
-    except ImportError:  # an older tree: normalization is the only preprocessing
-        load_transform = None
-    try:
-        if load_transform is not None:
-            return load_transform(run, config)
-        norm = config.get("normalize")
-        return Normalize(norm["mean"], norm["std"]) if norm else None
-    except (KeyError, TypeError) as exc:
-        raise FoveaError(f"{run.path}: config.json has no usable input normalization "
-                         f"({exc})") from None
-
-
 def _predict_test(model, config, data_dir, transform):
-    """(true labels, predicted labels) of the run's test split, transformed as in training,
-    in batches of 500 without a graph."""
-    from .autograd import Tensor, no_grad
-    from .backend import to_numpy, xp
-    from .data import load_dataset
-
+    """(true labels, predicted labels) of the run's test split, transformed as in training."""
     dataset = load_dataset(config["dataset"], config.get("test_split", "test"),
                            data_dir=data_dir, progress=False)
     images, labels = dataset.arrays[0], dataset.arrays[1]
-    preds = []
-    model.eval()
-    with no_grad():
-        for start in range(0, len(images), BATCH_SIZE):
-            x = xp.asarray(images[start:start + BATCH_SIZE])
-            if transform is not None:
-                x = transform(x)
-            logits = model(Tensor(x))
-            preds.append(to_numpy(logits.data.argmax(axis=1)))
-    return labels, np.concatenate(preds) if preds else np.zeros(0, np.int64)
+    if len(images) == 0:
+        return labels, np.zeros(0, np.int64)
+    return labels, predict_logits(model, images, transform, BATCH_SIZE).argmax(axis=1)
 
 
 def cmd_plot(args) -> int:
-    from . import viz
-    from .cli import load_run_model
-    from .data import dataset_info
-    from .models import LinearClassifier
-    from .nn import Conv2d
-    from .train import RunDir
-
     run = RunDir(args.run_dir)
     run.config()  # a bad run directory fails here, on one line
     metrics = _metrics(run)
-    model, config = load_run_model(run)
+    model, transform, config = load_run(run.path)
     out = Path(args.out) if args.out is not None else run.path
     if out.exists() and not out.is_dir():
         raise FoveaError(f"{out}: not a directory")
@@ -132,7 +100,6 @@ def cmd_plot(args) -> int:
         classes = [str(i) for i in range(num_classes)]
 
     # everything that can fail on bad input runs before the first file is written
-    transform = run_transform(run, config)
     data_dir = str(args.data_dir) if args.data_dir is not None else config.get("data_dir")
     y_true, y_pred = _predict_test(model, config, data_dir, transform)
     matrix = viz.confusion_matrix(y_true, y_pred, num_classes)

@@ -15,7 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FoveaError
+from ..errors import FoveaError
+from ..onnx_export import DEFAULT_OPSET, _build, compare_onnxruntime
+from ..serialization import atomic_write_bytes
+from ..train.session import load_run
 
 TOLERANCE = 1e-4  # largest |onnxruntime − fovea| relative to the largest |logit|
 EXAMPLE_BATCH = 2
@@ -53,10 +56,6 @@ def describe_preprocessing(config: dict) -> str:
 
 
 def cmd_export(args) -> int:
-    from .onnx_export import DEFAULT_OPSET, _build, compare_onnxruntime
-    from .serialization import atomic_write_bytes
-    from .train.session import load_run
-
     model, transform, config = load_run(args.run_dir)
     try:
         shape = tuple(int(n) for n in config["input_shape"])
@@ -69,7 +68,7 @@ def cmd_export(args) -> int:
     check = None
     if args.check:
         try:
-            import onnxruntime  # noqa: F401
+            import onnxruntime  # noqa: F401  (optional: only whether it is installed)
         except ImportError:
             check = "not checked (onnxruntime is not installed)"
         else:

@@ -1,18 +1,10 @@
 """``fovea predict RUN_DIR IMAGE [IMAGE ...] [--top-k 5] [--json]``: classify image files.
 
 Each image is read with :func:`fovea.filters.read_image` and brought to the run's input shape
-(C, H, W) the way the training images were:
-
-- pixels scaled to [0, 1] (8-bit by 255, 16-bit by 65535; float images taken as [0, 1] values
-  and clipped);
-- a colour image for a one-channel model becomes its luminance (ITU-R 601: 0.299 R +
-  0.587 G + 0.114 B, as Pillow's "L"); a grayscale image for a three-channel model is
-  repeated over the channels;
-- resized to H × W with Pillow's bilinear filter when its size differs (no cropping: the
-  aspect ratio is not kept);
-
-then the run's own preprocessing (its normalization or fitted transform) is applied and the
-model's softmax probabilities give the top-k classes, named by the dataset's class names
+(C, H, W) the way the training images were (:func:`fovea.train.predict.to_input`: pixels
+scaled to [0, 1], luminance or repeated channels, a bilinear resize), then the run's own
+preprocessing (its normalization or fitted transform) is applied and the model's softmax
+probabilities give the top-k classes, named by the dataset's class names
 (``fovea.data.DATASET_INFO``) when it has them. The MNIST models expect a light digit on a dark
 background, as in the dataset.
 
@@ -29,11 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_types import positive_int
-from .errors import FoveaError, ShapeError
+from ..data import dataset_info
+from ..errors import FoveaError
+from ..filters.io import read_image
+from ..train.predict import predict_proba, to_input
+from ..train.session import load_run
+from .args import positive_int
 
 EXIT_FAILED = 2
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def add_predict_parser(subparsers) -> argparse.ArgumentParser:
@@ -52,51 +47,6 @@ def add_predict_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _scaled(pixels: np.ndarray) -> np.ndarray:
-    """Pixels as float32 in [0, 1]."""
-    if pixels.dtype == np.uint8:
-        return pixels.astype(np.float32) / np.float32(255)
-    if pixels.dtype == np.uint16:
-        return pixels.astype(np.float32) / np.float32(65535)
-    out = pixels.astype(np.float32)
-    if not np.isfinite(out).all():
-        raise ValueError("the image has NaN or infinite values")
-    return np.clip(out, 0, 1)
-
-
-def _resize(channel: np.ndarray, h: int, w: int) -> np.ndarray:
-    from PIL import Image
-
-    im = Image.fromarray(np.ascontiguousarray(channel, dtype=np.float32))
-    return np.asarray(im.resize((w, h), Image.BILINEAR), dtype=np.float32)
-
-
-def to_input(pixels: np.ndarray, shape) -> np.ndarray:
-    """An image array as read by read_image ((H, W) or (H, W, 3)) as a float32 (C, H, W)
-    sample of the model's input ``shape`` (see the module docstring)."""
-    c, h, w = (int(n) for n in shape)
-    x = _scaled(np.asarray(pixels))
-    if x.ndim == 3 and x.shape[2] == 1:
-        x = x[..., 0]
-    if x.ndim == 2:
-        x = x[None]
-    elif x.ndim == 3 and x.shape[2] == 3:
-        x = np.moveaxis(x, 2, 0)
-    else:
-        raise ShapeError(f"expected a grayscale or RGB image, got an array of shape "
-                         f"{pixels.shape}")
-    if c == 1 and x.shape[0] == 3:
-        x = np.tensordot(_LUMA, x, axes=1)[None]
-    elif c == 3 and x.shape[0] == 1:
-        x = np.repeat(x, 3, axis=0)
-    elif c != x.shape[0]:
-        raise ShapeError(f"the model takes {c} channels; cannot convert a "
-                         f"{x.shape[0]}-channel image")
-    if x.shape[1:] != (h, w):
-        x = np.stack([_resize(ch, h, w) for ch in x])
-    return np.ascontiguousarray(x, dtype=np.float32)
-
-
 def _reason(exc: Exception, image: Path) -> str:
     """The error's message without the path it starts with (the line names the image)."""
     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -107,10 +57,6 @@ def _reason(exc: Exception, image: Path) -> str:
 
 
 def cmd_predict(args) -> int:
-    from .data import dataset_info
-    from .filters.io import read_image
-    from .train.session import load_run, predict_proba
-
     model, transform, config = load_run(args.run_dir)
     shape = config.get("input_shape")
     if not isinstance(shape, list) or len(shape) != 3:

@@ -1,0 +1,41 @@
+"""``fovea evaluate RUN_DIR``: a run's model on its test split, optionally with test-time
+augmentation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..data import load_dataset
+from ..train.predict import evaluate_arrays
+from ..train.session import load_run
+from .args import positive_int
+
+
+def add_evaluate_parser(subparsers):
+    e = subparsers.add_parser("evaluate", help="evaluate a run's model on its test split")
+    e.add_argument("run_dir", type=Path)
+    e.add_argument("--data-dir", type=Path, default=None,
+                   help="override the data directory recorded in the run")
+    e.add_argument("--batch-size", type=positive_int, default=500)
+    e.add_argument("--tta", action="store_true",
+                   help="test-time augmentation: average over flipped and shifted views")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(func=cmd_evaluate)
+    return e
+
+
+def cmd_evaluate(args) -> int:
+    model, transform, config = load_run(args.run_dir)
+    data_dir = str(args.data_dir) if args.data_dir is not None else config.get("data_dir")
+    test = load_dataset(config["dataset"], config.get("test_split", "test"), data_dir=data_dir,
+                        progress=False)
+    images, labels = test.arrays
+    result = {**evaluate_arrays(model, images, labels, transform, args.batch_size, tta=args.tta),
+              "dataset": config["dataset"], "tta": bool(args.tta)}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{config['dataset']} test: accuracy {result['accuracy']:.4f}  "
+              f"loss {result['loss']:.4f}  ({result['n']} images{', TTA' if args.tta else ''})")
+    return 0

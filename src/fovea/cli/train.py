@@ -1,0 +1,38 @@
+"""``fovea train``: train a model into a run directory, or resume one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..train.config import OPTIONS, ConfigError
+from ..train.session import resume_config, train_run
+from .args import add_train_options, default_out, epoch_log, resolved_config
+
+
+def add_train_parser(subparsers):
+    t = subparsers.add_parser("train", help="train a model and save a run directory")
+    add_train_options(t)
+    t.add_argument("--out", type=Path, default=None, help="run directory (default runs/NAME)")
+    t.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
+                   help="continue a run from its last checkpoint (its saved configuration; "
+                        "--epochs may extend it)")
+    t.set_defaults(func=cmd_train)
+    return t
+
+
+def cmd_train(args) -> int:
+    if args.resume is not None:
+        given = [n for n in OPTIONS if getattr(args, n) is not None and n != "epochs"]
+        if given or args.config is not None or args.out is not None:
+            extra = ", ".join("--" + n.replace("_", "-") for n in given) or "--config/--out"
+            raise ConfigError(f"--resume continues a run with its saved configuration; "
+                              f"drop {extra}")
+        config = resume_config(args.resume, args.epochs)
+        out, resume = args.resume, True
+    else:
+        config = resolved_config(args)
+        out, resume = args.out or default_out(config), False
+    result = train_run(config, out, resume=resume, progress=not args.quiet, log=epoch_log(args))
+    print(f"test accuracy {result['accuracy']:.4f}  test loss {result['loss']:.4f}  "
+          f"({result['n']} images, {result['seconds']:.1f} s)  run: {out}")
+    return 0
