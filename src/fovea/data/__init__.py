@@ -29,6 +29,7 @@ from .mini import load_mnist_mini
 from .mnist import default_data_dir, load_mnist
 from .preprocess import (
                       Center,
+                      Normalize,
                       NotFittedError,
                       PCAWhiten,
                       PreprocessError,
@@ -41,8 +42,8 @@ from .preprocess import (
 __all__ = [
     "AugmentError", "AugmentSpecError", "ColorJitter", "Compose", "CutMix", "Cutout", "Mixup",
     "RandomAffine", "RandomCrop", "RandomHorizontalFlip", "parse_augment", "predict_tta",
-    "tta_views", "Center", "NotFittedError", "PCAWhiten", "PreprocessError", "Standardize",
-    "ZCAWhiten", "load_preprocessor", "make_preprocessor",
+    "tta_views", "Center", "Normalize", "NotFittedError", "PCAWhiten", "PreprocessError",
+    "Standardize", "ZCAWhiten", "load_preprocessor", "make_preprocessor",
     "DATASET_INFO", "dataset_info", "load_cifar10", "load_fashion_mnist", "ImageFolder",
     "DataArgumentError",
     "DataLoader",

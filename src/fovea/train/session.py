@@ -95,8 +95,8 @@ def make_scheduler(config, optimizer, steps_per_epoch):
 
 def make_preprocessor(config, train_images):
     """The input transform, fitted on the training split only (None for "none")."""
+    from ..data.preprocess import Normalize
     from ..data.preprocess import make_preprocessor as make
-    from .loop import Normalize
 
     name = config["preprocess"]
     if name == "none":
@@ -146,7 +146,7 @@ def _save_preprocessor(run, transform):
 
 def load_transform(run, config):
     """The run's saved input transform (its dataset statistics or fitted preprocessing)."""
-    from .loop import Normalize
+    from ..data.preprocess import Normalize
 
     name = config.get("preprocess", "normalize")
     if name == "none":
