@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import backend, optim
 from ..data import DataLoader, Subset, load_dataset
-from ..data.datasets import dataset_info
+from ..data.registry import dataset_info
 from ..errors import CheckpointError
 from ..models import build_model
 from ..serialization import load_safetensors, save_safetensors, write_json
