@@ -35,7 +35,8 @@ def _onnx():
 
 
 class Graph:
-    """The nodes and initializers written so far, with unique value and node names."""
+    """The nodes and initializers written so far, with unique value and node names; an
+    exporter adds to it with ``node``, ``param``, ``constant`` and ``scalar``."""
 
     def __init__(self, onnx, opset: int):
         self.onnx, self.opset = onnx, opset
@@ -86,7 +87,6 @@ class Graph:
                                                 name=self.fresh(base, self._node_names),
                                                 **attrs))
         return names[0] if outputs == 1 else names
-
 
 
 def _check_call(call: Call) -> None:
