@@ -18,12 +18,12 @@ from PIL import Image
 
 from fovea.cli import main
 from fovea.data import cifar as cifar_mod
-from fovea.data import datasets as ds_mod
 from fovea.data import fashion as fashion_mod
 from fovea.data import mnist as mnist_mod
-from fovea.data.datasets import DATASET_INFO, dataset_info, load_dataset
+from fovea.data import registry as ds_mod
 from fovea.data.folder import ImageFolder
 from fovea.data.idx import to_idx_bytes
+from fovea.data.registry import DATASET_INFO, dataset_info, load_dataset
 from fovea.errors import DataArgumentError, DataError
 from fovea.train.config import OPTIONS, ConfigError, load_toml
 

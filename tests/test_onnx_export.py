@@ -18,7 +18,7 @@ import fovea  # noqa: E402
 from fovea import nn  # noqa: E402
 from fovea.errors import FoveaError  # noqa: E402
 from fovea.models import LeNet5, SmallCNN  # noqa: E402
-from fovea.onnx_export import ExportError, build, export  # noqa: E402
+from fovea.onnx import ExportError, build, export  # noqa: E402
 
 TOL = 1e-4  # max |onnxruntime - fovea| relative to max |logit|
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .autograd import Tensor
+from . import nn
+from .autograd import Tensor, enable_grad
 from .backend import xp
+from .viz import _new_figure, _save
 
 SATURATION_MARGIN = 0.01
 """A sigmoid or tanh output is saturated within this fraction of its output range from
@@ -30,8 +32,6 @@ _BOUNDS = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
 
 def _kind(module) -> str | None:
     """"relu", "sigmoid" or "tanh" for the activation modules, else None."""
-    from . import nn
-
     for cls, name in ((nn.ReLU, "relu"), (nn.Sigmoid, "sigmoid"), (nn.Tanh, "tanh")):
         if isinstance(module, cls):
             return name
@@ -53,8 +53,6 @@ def _moments(arr):
 
 def _form_loss(output, loss_fn, targets):
     """The scalar to backpropagate, or None when no loss can be formed."""
-    from . import nn
-
     if targets is not None and not isinstance(targets, Tensor):
         targets = Tensor(xp.asarray(targets))
     if loss_fn is None:
@@ -76,8 +74,8 @@ def activation_stats(model, batch, loss_fn=None, targets=None) -> list:
     targets; CrossEntropyLoss (integer targets) or MSELoss (float targets) when only targets
     are given. Without either, only the forward pass runs and the gradient fields are None.
 
-    Every leaf module's forward is wrapped while the pass runs (and restored afterwards, even
-    on an error); its Tensor outputs keep their gradient through ``retain_grad()``. The input
+    Every leaf module has a forward hook while the pass runs (removed afterwards, even on an
+    error); its Tensor outputs keep their gradient through ``retain_grad()``. The input
     is given ``requires_grad`` so that even a layer before the first parameter has one. The
     parameters' ``.grad`` are left as they were, and the model runs in its current mode
     (call ``model.eval()`` first for inference behaviour).
@@ -93,8 +91,6 @@ def activation_stats(model, batch, loss_fn=None, targets=None) -> list:
     - ``dead``: for ReLU, the fraction of units (output positions, all dimensions but the
       batch) that are exactly 0 for every sample of the batch (else None).
     """
-    from .autograd import enable_grad
-
     if isinstance(batch, (tuple, list)) and len(batch) == 2:
         batch, batch_targets = batch
         targets = batch_targets if targets is None else targets
@@ -104,25 +100,22 @@ def activation_stats(model, batch, loss_fn=None, targets=None) -> list:
     leaves = _leaves(model)
     records = []  # (name, module, output tensor)
     calls = {}
-    saved = []  # (module, previous instance-level forward or None)
+    handles = []
 
-    def wrap(name, module, forward):
-        def recording_forward(*args, **kwargs):
-            out = forward(*args, **kwargs)
+    def recorder(name):
+        def record(module, args, out):
             if isinstance(out, Tensor):
                 calls[name] = calls.get(name, 0) + 1
                 label = name if calls[name] == 1 else f"{name}#{calls[name]}"
                 if out.requires_grad:
                     out.retain_grad()
                 records.append((label, module, out))
-            return out
-        return recording_forward
+        return record
 
     grads_before = [(p, p.grad) for p in model.parameters()]
     try:
         for name, module in leaves:
-            saved.append((module, module.__dict__.get("forward")))
-            object.__setattr__(module, "forward", wrap(name, module, module.forward))
+            handles.append(module.register_forward_hook(recorder(name)))
         with enable_grad():
             output = model(x)
             loss = _form_loss(output, loss_fn, targets) if isinstance(output, Tensor) else None
@@ -131,11 +124,8 @@ def activation_stats(model, batch, loss_fn=None, targets=None) -> list:
             else:
                 loss = None
     finally:
-        for module, previous in reversed(saved):
-            if previous is None:
-                module.__dict__.pop("forward", None)
-            else:
-                object.__setattr__(module, "forward", previous)
+        for handle in handles:
+            handle.remove()
         for p, g in grads_before:
             p.grad = g
 
@@ -200,8 +190,6 @@ def plot_activation_stats(stats, path, title: str | None = None) -> Path:
     """A PNG of the statistics, one column per layer: the output mean ± std; the output std
     and the gradient std on a log scale (where a collapse is a straight line); the
     dead/saturated fractions. Returns the path."""
-    from .viz import _new_figure, _save
-
     if not stats:
         raise ValueError("plot_activation_stats: no layers to plot")
     names = [f"{s['name']} {s['type']}" for s in stats]
@@ -230,7 +218,7 @@ def plot_activation_stats(stats, path, title: str | None = None) -> Path:
                 zeros.append(p)
         return vals, zeros
 
-    from matplotlib.transforms import blended_transform_factory
+    from matplotlib.transforms import blended_transform_factory  # optional dependency
 
     bottom = blended_transform_factory(ax_log.transData, ax_log.transAxes)
     has_grad = any(s.get("grad_std") is not None for s in stats)

@@ -21,5 +21,9 @@ class CheckpointError(FoveaError):
     """A run directory or checkpoint that cannot be read."""
 
 
+class ExportError(FoveaError, ValueError):
+    """A model (or a module in it) the ONNX exporter cannot write; the message names it."""
+
+
 class DataArgumentError(FoveaError, ValueError):
     """A bad argument to the data layer: an unknown dataset name or split, a bad batch size."""

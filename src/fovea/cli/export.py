@@ -1,7 +1,7 @@
 """``fovea export RUN_DIR OUT.onnx``: a trained run's model as an ONNX file.
 
 The run's model is rebuilt from its config, its weights loaded, and traced on an example batch
-of the run's input shape (see :mod:`fovea.onnx_export`). The graph takes the *preprocessed*
+of the run's input shape (see :mod:`fovea.onnx`). The graph takes the *preprocessed*
 images — the run's input transform (normalization, whitening) is not part of it: scale the
 pixels to [0, 1] and apply the transform the command prints before feeding the graph. Where
 onnxruntime is installed the exported graph is checked against the model before the file is
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FoveaError
-from ..onnx_export import DEFAULT_OPSET, _build, compare_onnxruntime
+from ..onnx import DEFAULT_OPSET, compare_onnxruntime, serialize
 from ..serialization import atomic_write_bytes
 from ..train.session import load_run
 
@@ -64,7 +64,7 @@ def cmd_export(args) -> int:
     images = np.random.default_rng(0).random((EXAMPLE_BATCH, *shape), dtype=np.float32)
     example = transform(images) if transform is not None else images
     opset = DEFAULT_OPSET if args.opset is None else args.opset
-    proto, data = _build(model, example, opset)
+    proto, data = serialize(model, example, opset)
     check = None
     if args.check:
         try:

@@ -1,4 +1,5 @@
-"""Datasets: anything with a length that returns a sample (a tuple of arrays) by index."""
+"""The Dataset base classes: anything with a length that returns a sample (a tuple of arrays)
+by index; TensorDataset and Subset."""
 
 from __future__ import annotations
 

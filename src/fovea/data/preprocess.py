@@ -22,6 +22,10 @@ zca        ZCA whitening: the PCA-whitened data rotated back, (x − μ) · U di
            the output keeps the image shape
 ========== =========================================================================
 
+:class:`Normalize` is the transform with *given* statistics (a dataset's published
+per-channel mean and std, as torchvision's ``Normalize``): nothing to fit, and a run stores
+only its ``to_config()``.
+
 Images are (N, *sample_shape), usually (N, C, H, W); axis 1 is the channel axis. A fitted
 preprocessor checks that later images have the sample shape it was fitted on (ShapeError
 naming both shapes); calling one before ``fit`` raises NotFittedError.
@@ -39,6 +43,7 @@ __all__ = [
     "PREPROCESSORS",
     "Center",
     "Identity",
+    "Normalize",
     "NotFittedError",
     "PCAWhiten",
     "PreprocessError",
@@ -284,6 +289,24 @@ class Standardize(Preprocessor):
     def _apply(self, x):
         shape = _channel_shape(x.ndim, self.mean.size)
         return (x - self.mean.reshape(shape)) * (np.float32(1) / self.std).reshape(shape)
+
+
+class Normalize:
+    """x ↦ (x − mean) / std per channel of (N, C, H, W) images, in float32; the statistics
+    are given, not fitted, and stored with the run."""
+
+    def __init__(self, mean, std):
+        self.mean = [float(m) for m in mean]
+        self.std = [float(s) for s in std]
+        shape = (1, len(self.mean), 1, 1)
+        self._mean = np.asarray(self.mean, dtype=np.float32).reshape(shape)
+        self._inv_std = (1 / np.asarray(self.std, dtype=np.float32)).reshape(shape)
+
+    def __call__(self, x):
+        return (x - self._mean) * self._inv_std
+
+    def to_config(self) -> dict:
+        return {"mean": self.mean, "std": self.std}
 
 
 def _covariance_eigh(images: np.ndarray):

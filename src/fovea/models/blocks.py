@@ -1,4 +1,6 @@
-"""Building blocks shared by the models: activations by name, weight initialization by name."""
+"""Building blocks shared by the models: activations by name, weight initialization by name,
+layers whose weights are drawn once with torchvision's initialization (AlexNet, VGG, ResNet),
+and the features → avgpool → classifier shape of AlexNet and VGG."""
 
 from __future__ import annotations
 
@@ -59,3 +61,47 @@ def initialize(model, scheme: str = "default", activation: str = "relu", std: fl
         if m.bias is not None:
             init.zeros_(m.bias)
     return model
+
+
+def _with_weights(layer, shape, fan_in, fan_out, init_name, bias):
+    weight, b = nn.init.layer_weights(shape, fan_in, fan_out, init_name, bias)
+    layer.weight = nn.Parameter(weight)
+    if bias:
+        layer.bias = nn.Parameter(b)
+    return layer
+
+
+def conv_layer(in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+               bias: bool = True, init: str = "torch") -> nn.Conv2d:
+    """``nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=bias)`` with
+    its weights drawn once by ``init`` (see :data:`fovea.nn.init.WEIGHT_INITS`)."""
+    layer = nn.Conv2d(0, 0, kernel_size, stride, padding, bias=bias)  # size 0: draws nothing
+    layer.in_channels, layer.out_channels = in_channels, out_channels
+    kh, kw = layer.kernel_size
+    shape = (out_channels, in_channels, kh, kw)
+    return _with_weights(layer, shape, in_channels * kh * kw, out_channels * kh * kw, init,
+                         bias)
+
+
+def linear_layer(in_features: int, out_features: int, bias: bool = True,
+                 init: str = "torch") -> nn.Linear:
+    """``nn.Linear(in_features, out_features, bias)`` with its weights drawn once by ``init``
+    (see :data:`fovea.nn.init.WEIGHT_INITS`)."""
+    layer = nn.Linear(0, 0, bias=bias)  # size 0: draws nothing
+    layer.in_features, layer.out_features = in_features, out_features
+    return _with_weights(layer, (out_features, in_features), in_features, out_features, init,
+                         bias)
+
+
+class FeatureClassifier(nn.Module):
+    """features → avgpool → flatten → classifier: the shape of AlexNet and VGG, with
+    torchvision's attribute (and so state_dict) names."""
+
+    def __init__(self, features, avgpool, classifier):
+        super().__init__()
+        self.features = features
+        self.avgpool = avgpool
+        self.classifier = classifier
+
+    def forward(self, x):
+        return self.classifier(self.avgpool(self.features(x)).flatten(1))

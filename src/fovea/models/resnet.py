@@ -12,7 +12,7 @@ bias, batch norm weight 1 and bias 0, the final Linear PyTorch's default.
 from __future__ import annotations
 
 from .. import nn
-from .alexnet import conv_layer, linear_layer
+from .blocks import conv_layer, linear_layer
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:

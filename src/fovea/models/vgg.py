@@ -10,7 +10,7 @@ with zero bias, batch norm weight 1 and bias 0, Linear weights N(0, 0.01²) with
 from __future__ import annotations
 
 from .. import nn
-from .alexnet import FeatureClassifier, conv_layer, linear_layer
+from .blocks import FeatureClassifier, conv_layer, linear_layer
 
 CFGS = {
     "A": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),

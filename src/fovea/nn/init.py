@@ -214,3 +214,48 @@ def dirac_(tensor, groups: int = 1):
     for g in range(groups):
         values[(g * per_group + d, d, *centre)] = 1.0
     return _fill(tensor, values)
+
+
+# ---- a new layer's weights, drawn once ----------------------------------------------------------
+WEIGHT_INITS = ("torch", "kaiming_out", "normal")
+"""How :func:`layer_weights` draws: "torch" is PyTorch's default (weight and bias
+~ U(±1/√fan_in)); "kaiming_out" torchvision's ``kaiming_normal_(mode="fan_out",
+nonlinearity="relu")`` for convolutions, N(0, 2/fan_out), bias 0; "normal" VGG's Linear init,
+N(0, 0.01²), bias 0."""
+
+
+def _draw(shape, dtype, normal: bool, scale: float):
+    """scale·N(0, 1) or U(−scale, scale) samples from the global generator, in ``dtype``
+    without a float64 temporary (float32 and float64 are drawn directly)."""
+    dtype = backend.dtype_of(dtype)
+    draw_dtype = dtype if dtype in (backend.float32, backend.float64) else backend.float32
+    rng = backend.rng()
+    if normal:
+        a = rng.standard_normal(shape, dtype=draw_dtype)
+        a *= scale
+    else:
+        a = rng.random(shape, dtype=draw_dtype)
+        a *= 2 * scale
+        a -= scale
+    return xp.asarray(a, dtype=dtype)
+
+
+def layer_weights(shape, fan_in: int, fan_out: int, init: str = "torch", bias: bool = True):
+    """(weight, bias) arrays for a new layer whose weight has ``shape``, drawn once by
+    ``init`` (see WEIGHT_INITS) directly in the default dtype; bias has shape (shape[0],),
+    or is None when ``bias`` is False.
+
+    torchvision builds a layer (PyTorch's default init) and then re-initializes it; drawn
+    that way, VGG-16's first Linear (102.8M weights) would cost two draws through float64
+    temporaries of 822 MB.
+    """
+    if init not in WEIGHT_INITS:
+        raise ValueError(f"unknown weight init {init!r}; choose from {', '.join(WEIGHT_INITS)}")
+    dtype = backend.get_default_dtype()
+    if init == "torch":
+        bound = 1 / math.sqrt(fan_in)
+        weight = _draw(shape, dtype, False, bound)
+        return weight, (_draw((shape[0],), dtype, False, bound) if bias else None)
+    std = math.sqrt(2.0 / fan_out) if init == "kaiming_out" else 0.01
+    weight = _draw(shape, dtype, True, std)
+    return weight, (xp.zeros((shape[0],), dtype=dtype) if bias else None)

@@ -6,6 +6,7 @@ order, so that ``state_dict()`` names them with PyTorch's dotted keys ("features
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict, namedtuple
 
 from ..autograd import Tensor
@@ -33,6 +34,25 @@ def _as_tensor(value):
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
+_hook_ids = itertools.count()
+
+
+class RemovableHandle:
+    """What ``register_forward_hook``/``register_forward_pre_hook`` return: ``remove()`` takes
+    the hook off again (so does leaving it as a context manager)."""
+
+    def __init__(self, hooks: OrderedDict):
+        self.hooks, self.id = hooks, next(_hook_ids)
+
+    def remove(self) -> None:
+        self.hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
 
 class Module:
     """Base class of layers and models: override ``forward``; call the module to run it."""
@@ -43,6 +63,8 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())  # id -> (hook, with_kwargs)
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
 
     # ---- registration --------------------------------------------------------------------
     def __setattr__(self, name, value):
@@ -255,7 +277,43 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
+        if self._forward_pre_hooks or self._forward_hooks:
+            return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
+
+    def _call_with_hooks(self, args, kwargs):
+        for hook, with_kwargs in tuple(self._forward_pre_hooks.values()):
+            if with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError("forward pre-hook must return None or a tuple of "
+                                           "(new_args, new_kwargs)")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        output = self.forward(*args, **kwargs)
+        for hook, with_kwargs in tuple(self._forward_hooks.values()):
+            result = hook(self, args, kwargs, output) if with_kwargs else hook(self, args, output)
+            if result is not None:
+                output = result
+        return output
+
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args)`` before every ``forward``, as PyTorch: a non-None result
+        replaces the positional arguments (a single value is wrapped in a tuple). With
+        ``with_kwargs`` it is ``hook(module, args, kwargs)`` and may return (args, kwargs)."""
+        return _add_hook(self._forward_pre_hooks, hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend: bool = False,
+                              with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after every ``forward``, as PyTorch: a non-None
+        result replaces the output. With ``with_kwargs`` it is ``hook(module, args, kwargs,
+        output)``. Hooks run in registration order (``prepend`` puts this one first)."""
+        return _add_hook(self._forward_hooks, hook, prepend, with_kwargs)
 
     def extra_repr(self) -> str:
         return ""
@@ -269,6 +327,14 @@ class Module:
             body = repr(m).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
         return "\n".join(lines) + "\n)"
+
+
+def _add_hook(hooks: OrderedDict, hook, prepend: bool, with_kwargs: bool) -> RemovableHandle:
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = (hook, bool(with_kwargs))
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
+    return handle
 
 
 class Sequential(Module):

@@ -1,7 +1,8 @@
 """fovea.train: the fit loop, the inference path (evaluation, prediction) and run
 directories."""
 
-from .loop import Normalize, fit, train_epoch
+from ..data.preprocess import Normalize
+from .loop import fit, train_epoch
 from .predict import evaluate, predict_logits, predict_proba
 from .run import RunDir
 

@@ -3,28 +3,12 @@ measures loss and accuracy."""
 
 from __future__ import annotations
 
-from ..backend import xp
 from .predict import evaluate
 from .trainer import Trainer
 
-__all__ = ["Normalize", "evaluate", "fit", "train_epoch"]
+__all__ = ["evaluate", "fit", "train_epoch"]
 
 
-class Normalize:
-    """x ↦ (x − mean) / std per channel, in float32; the statistics are stored with the run."""
-
-    def __init__(self, mean, std):
-        self.mean = [float(m) for m in mean]
-        self.std = [float(s) for s in std]
-        shape = (1, len(self.mean), 1, 1)
-        self._mean = xp.asarray(self.mean, dtype=xp.float32).reshape(shape)
-        self._inv_std = (1 / xp.asarray(self.std, dtype=xp.float32)).reshape(shape)
-
-    def __call__(self, x):
-        return (x - self._mean) * self._inv_std
-
-    def to_config(self) -> dict:
-        return {"mean": self.mean, "std": self.std}
 
 
 def train_epoch(model, loader, optimizer, loss_fn, transform=None, progress=True, desc="train"):

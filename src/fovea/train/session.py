@@ -14,15 +14,14 @@ import numpy as np
 from .. import backend, optim
 from ..data import DataLoader, Subset, load_dataset
 from ..data.augment import parse_augment
-from ..data.datasets import dataset_info
-from ..data.preprocess import load_preprocessor
+from ..data.preprocess import Normalize, load_preprocessor
 from ..data.preprocess import make_preprocessor as make_fitted_preprocessor
+from ..data.registry import dataset_info
 from ..errors import CheckpointError
 from ..models import build_model
 from ..serialization import load_safetensors, save_safetensors, write_json
 from .callbacks import EMA, EarlyStopping
 from .config import ConfigError, resolve
-from .loop import Normalize
 from .predict import evaluate, predict_proba
 from .run import RunDir
 from .trainer import Trainer
