@@ -5,7 +5,7 @@ A PyTorch-like API over our own autograd: ``fovea.tensor``, ``fovea.nn``, ``fove
 
 from __future__ import annotations
 
-from . import backend, nn, optim
+from . import backend, nn, onnx, optim
 from .autograd import Tensor, enable_grad, is_grad_enabled, no_grad
 from .backend import float32, float64, get_default_dtype, int64, manual_seed, set_default_dtype
 from .ops import (
@@ -55,7 +55,7 @@ __all__ = [
     "Tensor", "tensor", "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like",
     "randn", "rand", "arange", "no_grad", "enable_grad", "is_grad_enabled", "manual_seed",
     "get_default_dtype", "set_default_dtype", "float32", "float64", "int64", "bool", "long",
-    "float", "double", "nn", "optim", "backend",
+    "float", "double", "nn", "onnx", "optim", "backend",
     "abs", "add", "amax", "amin", "argmax", "argmin", "cat", "clamp", "clip", "concatenate",
     "div", "exp", "flatten", "log", "log_softmax", "matmul", "max", "maximum", "mean", "min",
     "minimum", "mul", "neg", "pow", "relu", "reshape", "sigmoid", "softmax", "sqrt", "squeeze",
