@@ -69,3 +69,15 @@ def assert_continues_torch_state(torch, name, kwargs, fmod, tmod, fovea_step, to
         for a, b in zip(fovea_step(fmod, fopt), torch_step(tmod, topt)):
             assert a.dtype == np.float32
             assert_close(a, b, rtol)
+
+
+MISSING_ORACLE = "oracle missing"
+"""The reason prefix of :func:`skip_missing`, which conftest turns into a failure when
+FOVEA_REQUIRE_ORACLES=1."""
+
+
+def skip_missing(what):
+    """Skip the test: the reference ``what`` (not an importable module) is absent."""
+    import pytest
+
+    pytest.skip(f"{MISSING_ORACLE}: {what}")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import skip_missing
 
 from fovea.data import (
     DATASET_INFO,
@@ -280,7 +281,7 @@ def test_idx_valid_cases_of_the_malformed_table(tmp_path):
 @pytest.fixture(scope="module")
 def mnist_dir():
     if not MNIST_DIR.is_dir():
-        pytest.skip(f"{MNIST_DIR} is absent")
+        skip_missing(f"the full MNIST ({MNIST_DIR})")
     return MNIST_DIR
 
 
@@ -397,9 +398,13 @@ def test_mnist_mini_asset_small():
     assert mini_mod.ASSET.stat().st_size <= 3_000_000
 
 
-def test_mnist_mini_is_a_subset_of_mnist(mnist_test):
-    images, labels = load_mnist_mini("test")
-    full = {img.tobytes(): lab for img, lab in zip(*mnist_test)}
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_mnist_mini_is_a_subset_of_mnist(split, mnist_dir, mnist_test):
+    """Every mnist-mini image is an image of the same split of MNIST, with its label."""
+    images, labels = load_mnist_mini(split)
+    source = mnist_test if split == "test" else load_mnist("train", data_dir=mnist_dir,
+                                                           download=False)
+    full = {img.tobytes(): lab for img, lab in zip(*source)}
     assert all(full.get(img.tobytes()) == lab for img, lab in zip(images, labels))
 
 
