@@ -13,12 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .autograd import Tensor
 from .backend import to_numpy
 
 DPI = 110
 
 
 def _new_figure(figsize):
+    # matplotlib is imported when the first figure is drawn: it is a slow import, and most
+    # uses of fovea never plot
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -36,8 +39,6 @@ def _save(fig, path) -> Path:
 
 def _array(values) -> np.ndarray:
     """A NumPy array of a Tensor, a backend array or a nested list."""
-    from .autograd import Tensor
-
     if isinstance(values, Tensor):
         values = values.data
     return np.asarray(values if isinstance(values, (list, tuple)) else to_numpy(values))

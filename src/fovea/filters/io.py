@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, ShapeError
+from ..serialization import atomic_write_bytes
 
 __all__ = ["read_image", "write_image", "encode_image", "writable_format",
            "SIXTEEN_BIT_FORMATS"]
@@ -173,8 +174,6 @@ def encode_image(array, fmt: str, path="<image>") -> bytes:
 
 def write_image(path, array) -> Path:
     """Write ``array`` to ``path`` in the format its extension names, atomically."""
-    from ..serialization import atomic_write_bytes
-
     path = Path(path)
     fmt = writable_format(path)
     if path.is_dir():
