@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import fovea
 from fovea.autograd import gradcheck
@@ -380,23 +383,15 @@ def test_small_network_end_to_end():
 
 
 # ---- property: any broadcastable pair of shapes ---------------------------------------------
-try:
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
-    from hypothesis.extra import numpy as hnp
-except ImportError:  # pragma: no cover - hypothesis is a test dependency; skip, not fail
-    hnp = None
-
-if hnp is not None:
-    @settings(max_examples=30, deadline=None, derandomize=True)
-    @given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3,
-                                                    max_side=3),
-           op=st.sampled_from(["add", "sub", "mul", "div", "maximum", "minimum"]))
-    def test_binary_any_broadcast(shapes, op):
-        sa, sb = shapes.input_shapes
-        a = randn(*sa)
-        b = away(*sb, gap=0.5) if op == "div" else randn(*sb)
-        if op in ("maximum", "minimum"):
-            b = b + 3 * np.sign(b)  # |b| > 3 > |a| almost surely: no ties
-            a = np.clip(a, -2.9, 2.9)
-        check(getattr(fovea, op), a, b)
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3,
+                                                max_side=3),
+       op=st.sampled_from(["add", "sub", "mul", "div", "maximum", "minimum"]))
+def test_binary_any_broadcast(shapes, op):
+    sa, sb = shapes.input_shapes
+    a = randn(*sa)
+    b = away(*sb, gap=0.5) if op == "div" else randn(*sb)
+    if op in ("maximum", "minimum"):
+        b = b + 3 * np.sign(b)  # |b| > 3 > |a| almost surely: no ties
+        a = np.clip(a, -2.9, 2.9)
+    check(getattr(fovea, op), a, b)
