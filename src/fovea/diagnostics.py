@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from . import backend
 from .autograd import Tensor
-from .backend import xp
 
 SATURATION_MARGIN = 0.01
 """A sigmoid or tanh output is saturated within this fraction of its output range from
@@ -48,7 +48,7 @@ def _moments(arr):
     """(mean, std) of an array as Python floats, accumulated in float64."""
     if arr.size == 0:
         return math.nan, math.nan
-    return float(arr.mean(dtype=xp.float64)), float(arr.std(dtype=xp.float64))
+    return float(arr.mean(dtype=backend.float64)), float(arr.std(dtype=backend.float64))
 
 
 def _form_loss(output, loss_fn, targets):
@@ -56,7 +56,7 @@ def _form_loss(output, loss_fn, targets):
     from . import nn
 
     if targets is not None and not isinstance(targets, Tensor):
-        targets = Tensor(xp.asarray(targets))
+        targets = Tensor(backend.namespace(targets).asarray(targets))
     if loss_fn is None:
         if targets is None:
             return None
@@ -98,7 +98,7 @@ def activation_stats(model, batch, loss_fn=None, targets=None) -> list:
     if isinstance(batch, (tuple, list)) and len(batch) == 2:
         batch, batch_targets = batch
         targets = batch_targets if targets is None else targets
-    x = batch.data if isinstance(batch, Tensor) else xp.asarray(batch)
+    x = batch.data if isinstance(batch, Tensor) else backend.namespace(batch).asarray(batch)
     x = Tensor(x, requires_grad=x.dtype.kind == "f")
 
     leaves = _leaves(model)

@@ -88,7 +88,7 @@ def _predict_test(model, config, data_dir, transform):
     """(true labels, predicted labels) of the run's test split, transformed as in training,
     in batches of 500 without a graph."""
     from .autograd import Tensor, no_grad
-    from .backend import to_numpy, xp
+    from .backend import to_device, to_numpy
     from .data import load_dataset
 
     dataset = load_dataset(config["dataset"], config.get("test_split", "test"),
@@ -98,7 +98,7 @@ def _predict_test(model, config, data_dir, transform):
     model.eval()
     with no_grad():
         for start in range(0, len(images), BATCH_SIZE):
-            x = xp.asarray(images[start:start + BATCH_SIZE])
+            x = to_device(images[start:start + BATCH_SIZE])
             if transform is not None:
                 x = transform(x)
             logits = model(Tensor(x))

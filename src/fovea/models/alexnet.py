@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from .. import backend, nn
-from ..backend import get_default_dtype, xp
+from ..backend import get_default_dtype
 
 WEIGHT_INITS = ("torch", "kaiming_out", "normal")
 """How ``conv_layer``/``linear_layer`` draw weights: "torch" is PyTorch's default (weight and
@@ -35,7 +35,7 @@ def _draw(shape, dtype, normal: bool, scale: float):
         a = rng.random(shape, dtype=draw_dtype)
         a *= 2 * scale
         a -= scale
-    return xp.asarray(a, dtype=dtype)
+    return backend.asarray(a, dtype)
 
 
 def _set_weights(layer, shape, fan_in, fan_out, init, bias):
@@ -51,7 +51,7 @@ def _set_weights(layer, shape, fan_in, fan_out, init, bias):
     std = math.sqrt(2.0 / fan_out) if init == "kaiming_out" else 0.01
     layer.weight = nn.Parameter(_draw(shape, dtype, True, std))
     if bias:
-        layer.bias = nn.Parameter(xp.zeros((shape[0],), dtype=dtype))
+        layer.bias = nn.Parameter(backend.get().xp.zeros((shape[0],), dtype=dtype))
     return layer
 
 

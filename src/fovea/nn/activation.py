@@ -9,7 +9,8 @@ no graph is recorded).
 
 from __future__ import annotations
 
-from ..backend import get_default_dtype, xp
+from .. import backend
+from ..backend import get_default_dtype
 from ..ops import activations as A
 from . import init
 from .module import Module, Parameter
@@ -44,11 +45,12 @@ class PReLU(Module):
     Initialized to ``init``; state_dict key "weight".
     """
 
-    def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype=None):
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None):
         super().__init__()
         self.num_parameters, self.init = num_parameters, init
         dtype = dtype or get_default_dtype()
-        self.weight = Parameter(xp.empty((num_parameters,), dtype=dtype))
+        with backend.on(device) as xp:
+            self.weight = Parameter(xp.empty((num_parameters,), dtype=dtype))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

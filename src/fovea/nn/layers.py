@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from ..backend import get_default_dtype, xp
+from .. import backend
+from ..backend import get_default_dtype
 from ..ops import conv
 from . import functional as F
 from . import init
@@ -22,12 +23,14 @@ class Linear(Module):
     Init as PyTorch: W and b ~ U(−1/√in, 1/√in) (kaiming_uniform_ with a = √5).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
+                 dtype=None):
         super().__init__()
         dtype = dtype or get_default_dtype()
         self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(xp.empty((out_features, in_features), dtype=dtype))
-        self.bias = Parameter(xp.empty((out_features,), dtype=dtype)) if bias else None
+        with backend.on(device) as xp:
+            self.weight = Parameter(xp.empty((out_features, in_features), dtype=dtype))
+            self.bias = Parameter(xp.empty((out_features,), dtype=dtype)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -50,7 +53,7 @@ class Conv2d(Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, bias: bool = True, dtype=None):
+                 dilation=1, groups: int = 1, bias: bool = True, device=None, dtype=None):
         super().__init__()
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"in_channels {in_channels} and out_channels {out_channels} must "
@@ -61,8 +64,9 @@ class Conv2d(Module):
         self.stride, self.padding = conv.pair(stride, "stride"), conv.pair(padding, "padding")
         self.dilation, self.groups = conv.pair(dilation, "dilation"), groups
         shape = (out_channels, in_channels // groups) + self.kernel_size
-        self.weight = Parameter(xp.empty(shape, dtype=dtype))
-        self.bias = Parameter(xp.empty((out_channels,), dtype=dtype)) if bias else None
+        with backend.on(device) as xp:
+            self.weight = Parameter(xp.empty(shape, dtype=dtype))
+            self.bias = Parameter(xp.empty((out_channels,), dtype=dtype)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

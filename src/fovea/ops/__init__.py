@@ -1,18 +1,16 @@
 """Differentiable operations on Tensors, built from the primitives in this package.
 
 The functions here turn Python numbers and arrays into operands of the right dtype (a Python
-float next to a float32 tensor stays float32) and call the primitive. Importing this package
-also gives ``Tensor`` its operators (``+ - * / @ ** < …``) and methods (``sum``, ``reshape`` …).
+float next to a float32 tensor stays float32) and call the primitive. ``Tensor``'s operators
+(``+ - * / @ ** < …``) and methods (``sum``, ``reshape`` …) are these functions.
 """
 
 from __future__ import annotations
 
-import builtins
 import numbers
 
 from .. import backend
 from ..autograd import Function, Tensor, is_grad_enabled
-from ..backend import xp
 from .conv import AvgPool2d, Conv2d, MaxPool2d
 from .elementwise import (
     Abs,
@@ -49,7 +47,7 @@ def _operand(x, like=None):
         dt = like.dtype
         if dt.kind != "f" and not isinstance(x, numbers.Integral):
             dt = backend.get_default_dtype()
-        return xp.asarray(x, dtype=dt)
+        return backend.namespace(like).asarray(x, dtype=dt)
     return backend.asarray(x)
 
 
@@ -136,8 +134,9 @@ def minimum(a, b):
 
 
 def where(condition, a, b):
-    cond = condition.data if isinstance(condition, Tensor) else xp.asarray(condition)
     a, b = _pair(a, b)
+    cond = (condition.data if isinstance(condition, Tensor)
+            else backend.namespace(_data(a), _data(b)).asarray(condition))
     return Where.apply(cond.astype(bool, copy=False), a, b)
 
 
@@ -152,8 +151,9 @@ def relu(x, inplace=False):
     """max(0, x). ``inplace=True`` (as in PyTorch) overwrites x and returns it where no graph
     is being recorded through x (under ``no_grad``, or when x needs no gradient), which saves
     a new array per layer at inference; while recording it computes out of place."""
-    if (inplace and isinstance(x, Tensor) and x.data.flags.writeable
+    if (inplace and isinstance(x, Tensor) and backend.is_writeable(x.data)
             and not (is_grad_enabled() and x.requires_grad)):
+        xp = backend.namespace(x.data)
         xp.maximum(x.data, xp.zeros((), dtype=x.dtype), out=x.data)
         return x
     return ReLU.apply(x)
@@ -189,13 +189,17 @@ def amin(a, dim=None, keepdim=False):
 
 
 def argmax(a, dim=None, keepdim=False):
-    data = a.data if isinstance(a, Tensor) else xp.asarray(a)
-    return Tensor._wrap(xp.argmax(data, axis=dim, keepdims=keepdim).astype(backend.int64))
+    data = _data(a)
+    xp = backend.namespace(data)
+    return Tensor._wrap(xp.argmax(xp.asarray(data), axis=dim, keepdims=keepdim)
+                        .astype(backend.int64))
 
 
 def argmin(a, dim=None, keepdim=False):
-    data = a.data if isinstance(a, Tensor) else xp.asarray(a)
-    return Tensor._wrap(xp.argmin(data, axis=dim, keepdims=keepdim).astype(backend.int64))
+    data = _data(a)
+    xp = backend.namespace(data)
+    return Tensor._wrap(xp.argmin(xp.asarray(data), axis=dim, keepdims=keepdim)
+                        .astype(backend.int64))
 
 
 def _pick(a, index, dim, keepdim):
@@ -204,6 +208,7 @@ def _pick(a, index, dim, keepdim):
     if a.ndim == 0:
         return reshape(a, ()), index
     dim = dim % a.ndim
+    xp = backend.namespace(index.data)
     idx = tuple(index.data if i == dim else xp.arange(n).reshape((n,) + (1,) * (a.ndim - 1 - i))
                 for i, n in enumerate(a.shape))
     values = getitem(a, idx)
@@ -281,18 +286,18 @@ def expand(a, *shape):
     return Expand.apply(a, shape=shape)
 
 
-def _index(idx):
+def _index(idx, like):
     if isinstance(idx, Tensor):
         return idx.data
     if isinstance(idx, tuple):
         return tuple(i.data if isinstance(i, Tensor) else i for i in idx)
     if isinstance(idx, list):
-        return xp.asarray(idx)
+        return backend.namespace(like).asarray(idx)
     return idx
 
 
 def getitem(a, idx):
-    return GetItem.apply(a, idx=_index(idx))
+    return GetItem.apply(a, idx=_index(idx, _data(a)))
 
 
 def _same_dtype(name, *operands):
@@ -360,29 +365,60 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 
 def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0):
-    t = target.data if isinstance(target, Tensor) else xp.asarray(target)
+    t = (target.data if isinstance(target, Tensor)
+         else backend.namespace(_data(logits)).asarray(target))
     w = weight.data if isinstance(weight, Tensor) else weight
     return CrossEntropy.apply(logits, t, weight=w, reduction=reduction,
                               ignore_index=ignore_index, label_smoothing=label_smoothing)
 
 
-# ---- Tensor methods and operators -------------------------------------------------------
-def _compare(op):
-    def method(self, other):
-        other = other.data if isinstance(other, Tensor) else other
-        return Tensor._wrap(op(self.data, other))
-
-    return method
+# ---- comparisons (not differentiable: boolean results) -----------------------------------
+def _compare(name, a, b):
+    a, b = _data(a), _data(b)
+    return Tensor._wrap(getattr(backend.namespace(a, b), name)(a, b))
 
 
-def _to(self, dtype):
-    """A copy in ``dtype`` (differentiable between floating dtypes)."""
+def lt(a, b):
+    return _compare("less", a, b)
+
+
+def le(a, b):
+    return _compare("less_equal", a, b)
+
+
+def gt(a, b):
+    return _compare("greater", a, b)
+
+
+def ge(a, b):
+    return _compare("greater_equal", a, b)
+
+
+def eq(a, b):
+    return _compare("equal", a, b)
+
+
+def ne(a, b):
+    return _compare("not_equal", a, b)
+
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+# ---- devices and dtypes -------------------------------------------------------------------
+def to(a, device=None, dtype=None):
+    """``a`` in ``dtype`` on ``device`` (None: unchanged); ``a`` itself when nothing changes.
+    Differentiable between floating dtypes and across devices."""
     dtype = backend.dtype_of(dtype)
-    if dtype == self.dtype:
-        return self
-    if self.requires_grad and dtype.kind == "f":
-        return _Cast.apply(self, dtype=dtype)
-    return Tensor._wrap(self.data.astype(dtype))
+    if dtype is not None and dtype != a.dtype:
+        if a.requires_grad and dtype.kind == "f":
+            a = _Cast.apply(a, dtype=dtype)
+        else:
+            a = Tensor._wrap(a.data.astype(dtype))
+    if device is not None and backend.as_device(device) != a.device:
+        a = _Transfer.apply(a, device=backend.as_device(device))
+    return a
 
 
 class _Cast(Function):
@@ -396,31 +432,12 @@ class _Cast(Function):
         return g.astype(self.dtype)
 
 
-def _view(self, *shape):
-    return reshape(self, *shape)
+class _Transfer(Function):
+    """A copy on another device; the gradient is copied back to the source device."""
 
+    def forward(self, a, device):
+        self.source = backend.device_of(a)
+        return backend.to_device(a, device)
 
-_methods = {
-    "__add__": add, "__radd__": lambda s, o: add(o, s),
-    "__sub__": sub, "__rsub__": lambda s, o: sub(o, s),
-    "__mul__": mul, "__rmul__": lambda s, o: mul(o, s),
-    "__truediv__": div, "__rtruediv__": lambda s, o: div(o, s),
-    "__pow__": pow, "__rpow__": lambda s, o: pow(o, s),
-    "__matmul__": matmul, "__rmatmul__": lambda s, o: matmul(o, s),
-    "__neg__": neg, "__abs__": abs, "__getitem__": getitem,
-    "__lt__": _compare(xp.less), "__le__": _compare(xp.less_equal),
-    "__gt__": _compare(xp.greater), "__ge__": _compare(xp.greater_equal),
-    "__eq__": _compare(xp.equal), "__ne__": _compare(xp.not_equal),
-    "add": add, "sub": sub, "mul": mul, "div": div, "pow": pow, "neg": neg, "exp": exp,
-    "log": log, "sqrt": sqrt, "abs": abs, "relu": relu, "sigmoid": sigmoid, "tanh": tanh,
-    "clip": clip, "clamp": clip, "maximum": maximum, "minimum": minimum, "matmul": matmul,
-    "sum": sum, "mean": mean, "max": max, "min": min, "amax": amax, "amin": amin,
-    "argmax": argmax, "argmin": argmin, "reshape": reshape, "view": _view,
-    "permute": permute, "transpose": transpose, "flatten": flatten, "unsqueeze": unsqueeze,
-    "squeeze": squeeze, "expand": expand, "softmax": softmax, "log_softmax": log_softmax,
-    "to": _to, "float": lambda s: _to(s, backend.float32),
-    "double": lambda s: _to(s, backend.float64), "long": lambda s: _to(s, backend.int64),
-}
-for _name, _fn in _methods.items():
-    setattr(Tensor, _name, _fn)
-Tensor.T = property(lambda s: permute(s, tuple(builtins.reversed(range(s.ndim)))))
+    def backward(self, g):
+        return backend.to_device(g, self.source)

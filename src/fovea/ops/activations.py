@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from .. import backend
 from ..autograd import Function, Tensor
-from ..backend import xp
 from ..errors import ShapeError
 from . import _float_operand, _same_dtype
 
@@ -84,6 +83,7 @@ def _rational(z, num_coef, den_coef):
 def _exp_minus_square(y):
     """exp(−y²) without the rounding error of y² in the exponent (Cody's split y = s + (y − s)
     with s a multiple of 1/16, so s² is exact): exp(−s²)·exp(−(y − s)(y + s)), y ≥ 0."""
+    xp = backend.namespace(y)
     dt = y.dtype
     s = y * _s(16, dt)
     xp.trunc(s, out=s)
@@ -107,11 +107,12 @@ def _erf_array(x, complement: bool):
     arithmetic on the CPU and a device sync on a GPU. The far tail |x| > 4 is evaluated only
     when some |x| is there. NaN stays NaN.
     """
+    xp = backend.namespace(x)
     if x.ndim == 0:  # arithmetic on 0-d arrays gives scalars, which the in-place steps need not
         return _erf_array(x.reshape(1), complement).reshape(())
     dt = x.dtype
     thresh, four = _s(_THRESH, dt), _s(4, dt)
-    xbig = _s(26.543 if dt == xp.float64 else 9.194, dt)  # erfc(xbig) ≈ the smallest normal
+    xbig = _s(26.543 if dt == backend.float64 else 9.194, dt)  # erfc(xbig) ≈ the smallest normal
     y = xp.abs(x)
     # |x| ≤ 0.46875: erf(x) = x·R(x²)
     t = xp.clip(x, -thresh, thresh)
@@ -139,6 +140,7 @@ def _erf_array(x, complement: bool):
 
 
 def _as_float_array(x):
+    xp = backend.namespace(x)
     x = xp.asarray(x)
     if x.dtype.kind != "f":
         return x.astype(backend.float64)
@@ -174,6 +176,7 @@ def erfc(x):
 def _gauss(x, half: bool):
     """exp(−x²/2) if half else exp(−x²), with x clipped where the result is 0 anyway, so x² can
     not overflow."""
+    xp = backend.namespace(x)
     dt = x.dtype
     xc = xp.clip(x, _s(-40, dt), _s(40, dt))
     sq = xc * xc
@@ -209,6 +212,7 @@ class LeakyReLU(Function):
     """x if x > 0 else slope·x;  d/dx = 1 if x > 0 else slope (slope at 0, as PyTorch)."""
 
     def forward(self, x, negative_slope=0.01):
+        xp = backend.namespace(x)
         slope = _s(negative_slope, x.dtype)
         pos = x > 0
         if self.needs_grad:
@@ -216,6 +220,7 @@ class LeakyReLU(Function):
         return xp.where(pos, x, x * slope)
 
     def backward(self, g):
+        xp = backend.namespace(g)
         return xp.where(self.pos, g, g * self.slope)
 
 
@@ -227,6 +232,7 @@ class PReLU(Function):
     """
 
     def forward(self, x, weight):
+        xp = backend.namespace(x)
         if weight.size == 1:
             w = weight.reshape(())
             self.axes = None  # sum everything
@@ -240,6 +246,7 @@ class PReLU(Function):
         return xp.where(pos, x, x * w)
 
     def backward(self, g):
+        xp = backend.namespace(g)
         gx = gw = None
         if self.needs_grad[0]:
             gx = xp.where(self.pos, g, g * self.w)
@@ -253,6 +260,7 @@ class Hardtanh(Function):
     """clip(x, min_val, max_val);  d/dx = 1 strictly inside (0 at the bounds, as PyTorch)."""
 
     def forward(self, x, min_val=-1.0, max_val=1.0):
+        xp = backend.namespace(x)
         lo, hi = _s(min_val, x.dtype), _s(max_val, x.dtype)
         if self.needs_grad:
             self.inside = (x > lo) & (x < hi)
@@ -271,6 +279,7 @@ class Maxout(Function):
     """
 
     def forward(self, x, k):
+        xp = backend.namespace(x)
         n, c = x.shape[0], x.shape[1]
         xr = x.reshape((n, c // k, k) + x.shape[2:])
         out = xr[:, :, 0].copy()
@@ -288,6 +297,7 @@ class Maxout(Function):
         return out
 
     def backward(self, g):
+        xp = backend.namespace(g)
         idx, k = self.idx, self.k
         pieces = xp.arange(k).reshape((1, 1, k) + (1,) * (idx.ndim - 2))
         won = idx[:, :, None] == pieces
@@ -302,6 +312,7 @@ class ELU(Function):
     """
 
     def forward(self, x, alpha=1.0, scale=1.0):
+        xp = backend.namespace(x)
         dt = x.dtype
         zero = _s(0, dt)
         sa = _s(scale * alpha, dt)
@@ -316,6 +327,7 @@ class ELU(Function):
         return out
 
     def backward(self, g):
+        xp = backend.namespace(g)
         slope = xp.where(self.pos, self.scale, self.out + self.sa)
         return g * slope
 
@@ -328,6 +340,7 @@ class GELU(Function):
     """
 
     def forward(self, x, approximate="none"):
+        xp = backend.namespace(x)
         dt = x.dtype
         self.approximate = approximate
         if approximate == "none":
@@ -355,6 +368,7 @@ class GELU(Function):
 
 def _sigmoid(x):
     """σ(x), stable for any |x|: e^(−|x|) never overflows."""
+    xp = backend.namespace(x)
     one = _s(1, x.dtype)
     e = xp.exp(-xp.abs(x))
     r = one / (one + e)
@@ -384,6 +398,7 @@ class Softplus(Function):
     """
 
     def forward(self, x, beta=1.0, threshold=20.0):
+        xp = backend.namespace(x)
         dt = x.dtype
         z = x if beta == 1.0 else x * _s(beta, dt)
         linear = z > _s(threshold, dt)
@@ -395,6 +410,7 @@ class Softplus(Function):
         return xp.where(linear, x, sp)
 
     def backward(self, g):
+        xp = backend.namespace(g)
         return xp.where(self.linear, g, g * _sigmoid(self.z))
 
 

@@ -13,12 +13,12 @@ which for this layout are long contiguous runs.
 
 from __future__ import annotations
 
-from .. import buffers
-from ..autograd import Function
-from ..backend import xp
-from ..errors import ShapeError
+import math
 
-as_strided = xp.lib.stride_tricks.as_strided
+from .. import backend
+from ..autograd import Function
+from ..backend import buffers
+from ..errors import ShapeError
 
 
 def pair(v, name="value"):
@@ -45,9 +45,9 @@ def to_batch_last(x, ph=0, pw=0, value=0.0, phases=1):
     """
     xb = x.transpose(1, 2, 3, 0)
     if phases == 1 and not ph and not pw:
-        return xp.ascontiguousarray(xb)
+        return backend.namespace(x).ascontiguousarray(xb)
     c, h, w, n = xb.shape
-    out = buffers.empty((c, h + 2 * ph, phases, -(-(w + 2 * pw) // phases), n), x.dtype)
+    out = buffers.empty((c, h + 2 * ph, phases, -(-(w + 2 * pw) // phases), n), x.dtype, x)
     for q in range(phases):
         rows = out[:, ph:h + ph, q]
         lo, hi = -(-(pw - q) // phases), -(-(pw + w - q) // phases)  # inside: m in [lo, hi)
@@ -103,9 +103,8 @@ def windows(xpad, kh, kw, oh, ow, stride, dilation):
     sc, sh, _, sm, sn = xpad.strides
     c, _, phases, _, n = xpad.shape
     (st_h, st_w), (d_h, d_w) = stride, dilation
-    return [as_strided(xpad[:, :, q], shape=(c, kh, len(range(q, kw, phases)), oh, ow, n),
-                       strides=(sc, sh * d_h, sm * d_w, sh * st_h, sm * (st_w // phases), sn),
-                       writeable=False)
+    return [backend.as_strided(xpad[:, :, q], shape=(c, kh, len(range(q, kw, phases)), oh, ow, n),
+                       strides=(sc, sh * d_h, sm * d_w, sh * st_h, sm * (st_w // phases), sn))
             for q in range(phases)]
 
 
@@ -115,17 +114,18 @@ def patches(wins, rows=None):
     :func:`phase_order` when the windows are split by phase)."""
     if len(wins) == 1:  # the common case, kept lean: LeNet-5 builds 56 blocks per step
         win = wins[0] if rows is None else wins[0][:, :, :, rows]
+        xp = backend.namespace(win)
         if win.nbytes < buffers.MIN_BYTES:
             out = xp.ascontiguousarray(win)
         else:
-            out = buffers.empty(win.shape, win.dtype)
+            out = buffers.empty(win.shape, win.dtype, win)
             xp.copyto(out, win)
     else:
         if rows is not None:
             wins = [win[:, :, :, rows] for win in wins]
         c, kh, _, oh, ow, n = wins[0].shape
         out = buffers.empty((c, kh, sum(win.shape[2] for win in wins), oh, ow, n),
-                            wins[0].dtype)
+                            wins[0].dtype, wins[0])
         j = 0
         for win in wins:
             out[:, :, j:j + win.shape[2]] = win
@@ -189,6 +189,7 @@ def _row_blocks(oh, row_bytes, outputs=1):
 def _grouped_matmul(a, b, out, groups, trans_a=False, trans_b=False):
     """out = a·b (with optional transposes) for each of ``groups`` diagonal blocks: group g
     uses rows g of a's output dimension and the matching rows of b."""
+    xp = backend.namespace(out)
     if groups == 1:
         return xp.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
     ra, rb, ro = a.shape[0] // groups, b.shape[0] // groups, out.shape[0] // groups
@@ -211,7 +212,7 @@ def correlate_batch_last(xpad, w2, kh, kw, oh, ow, stride=(1, 1), dilation=(1, 1
     o = w2.shape[0]
     win = windows(xpad, kh, kw, oh, ow, stride, dilation)
     blocks = _row_blocks(oh, c * kh * kw * ow * n * xpad.itemsize, o // groups)
-    out = buffers.empty((o, oh * ow * n), xpad.dtype)
+    out = buffers.empty((o, oh * ow * n), xpad.dtype, xpad)
     row = ow * n
     for rows in blocks:
         cols = patches(win, rows if len(blocks) > 1 else None)
@@ -273,6 +274,7 @@ class Conv2d(Function):
         xshape, pshape, kh, kw, oh, ow, stride, padding, dilation, groups, phases = self.geom
         n, c, h, w = xshape
         o = g.shape[1]
+        xp = backend.namespace(g)
         g2 = xp.ascontiguousarray(g.transpose(1, 2, 3, 0)).reshape(o, -1)
         need = self.needs_grad
         gx = gw = gb = None
@@ -294,9 +296,10 @@ class Conv2d(Function):
                     gwt += part
             gw = gwt.reshape(groups, kg, og).transpose(0, 2, 1).reshape(o, c // groups, kh, kw)
             if phases > 1:  # back to PyTorch's column order
-                gw = gw[:, :, :, xp.argsort(xp.asarray(phase_order(kw, phases)))]
+                order = phase_order(kw, phases)
+                gw = gw[:, :, :, sorted(range(kw), key=order.__getitem__)]
         if need[0]:
-            dxpad = buffers.empty(pshape, g.dtype)
+            dxpad = buffers.empty(pshape, g.dtype, g)
             dxpad.fill(0)
             for rows in blocks:
                 gblk = g2[:, rows.start * row:rows.stop * row]
@@ -374,7 +377,8 @@ def _max_along(x, axis, k, s, p, d, n_out):
     if full:
         out = _max_into(buffers.empty_in_order(shape, x), [x[tap(i, 0, n_out)] for i in full])
     else:
-        out = _filled_in_order(shape, x, -xp.inf)
+        out = _filled_in_order(shape, x, -math.inf)
+    xp = backend.namespace(x)
     for i in range(k):
         lo, hi = ranges[i]
         if i not in full and lo < hi:
@@ -385,6 +389,7 @@ def _max_along(x, axis, k, s, p, d, n_out):
 
 def _max_into(out, views):
     """out = the element-wise max of ``views`` (one or more, each out's shape), no temporary."""
+    xp = backend.namespace(out)
     if len(views) == 1:
         xp.copyto(out, views[0])
     else:
@@ -417,7 +422,7 @@ class MaxPool2d(Function):
         k, s, p, d, oh, ow = _pool_geometry(x, kernel_size, stride, padding, dilation,
                                             ceil_mode, "max_pool2d")
         if k[0] * k[1] <= k[0] + k[1]:  # 2×2 or 1×k windows: no more taps than two passes
-            xpad = _pad_hw(x, p, -xp.inf)
+            xpad = _pad_hw(x, p, -math.inf)
             taps = [xpad[sl] for sl in _offsets(k, s, d, oh, ow)]
             out = _max_into(buffers.empty_like(taps[0]), taps)
         else:  # the max over the window's columns of the max over its rows: 2·k taps, not k²
@@ -430,7 +435,8 @@ class MaxPool2d(Function):
 
     def backward(self, g):
         xshape, k, s, p, d, oh, ow = self.geom
-        xpad, out = _pad_hw(self.x, p, -xp.inf), self.out
+        xpad, out = _pad_hw(self.x, p, -math.inf), self.out
+        xp = backend.namespace(g)
         tiles = all(s[i] == k[i] and d[i] == 1 and k[i] * (oh, ow)[i] == xpad.shape[-2 + i]
                     for i in range(2))
         overlap = s[0] < d[0] * (k[0] - 1) + 1 or s[1] < d[1] * (k[1] - 1) + 1
@@ -461,6 +467,7 @@ class AvgPool2d(Function):
                 count_include_pad=True, divisor_override=None):
         k, s, p, d, oh, ow = _pool_geometry(x, kernel_size, stride, padding, 1, ceil_mode,
                                             "avg_pool2d")
+        xp = backend.namespace(x)
         xpad = _pad_hw(x, p, 0)
         out = None
         for sl in _offsets(k, s, d, oh, ow):
@@ -485,7 +492,7 @@ class AvgPool2d(Function):
 
     def backward(self, g):
         xshape, k, s, p, d, oh, ow = self.geom
-        dx = xp.zeros_like(self.like, dtype=g.dtype)
+        dx = backend.namespace(g).zeros_like(self.like, dtype=g.dtype)
         share = g / self.div
         for sl in _offsets(k, s, d, oh, ow):
             dx[sl] += share

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import numbers
 
+from .. import backend
 from ..autograd import Function
-from ..backend import xp
 from ..errors import ShapeError
 
 
@@ -45,15 +45,17 @@ def adaptive_output_size(output_size, h, w):
     return int(size[0]), int(size[1])
 
 
-def bin_edges(size, out):
-    """(start, end) index arrays of the ``out`` adaptive bins over ``size`` positions."""
+def bin_edges(size, out, xp):
+    """(start, end) index arrays (namespace ``xp``) of the ``out`` adaptive bins over ``size``
+    positions."""
     i = xp.arange(out)
     return (i * size) // out, -((-(i + 1) * size) // out)
 
 
-def pooling_matrix(size, out, dtype):
-    """The (out, size) averaging matrix: row i is 1/len over bin i's positions, 0 elsewhere."""
-    start, end = bin_edges(size, out)
+def pooling_matrix(size, out, dtype, xp):
+    """The (out, size) averaging matrix (namespace ``xp``): row i is 1/len over bin i's
+    positions, 0 elsewhere."""
+    start, end = bin_edges(size, out, xp)
     j = xp.arange(size)
     inside = (j >= start[:, None]) & (j < end[:, None])
     return (inside / (end - start)[:, None]).astype(dtype)
@@ -72,6 +74,7 @@ def _separable(a, ph, pw):
     batched product over N·C small planes would be many times slower.)"""
     n, c, h, w = a.shape
     oh, ow = ph.shape[0], pw.shape[0]
+    xp = backend.namespace(a)
     if _batch_last(a):
         ab = a.transpose(1, 2, 3, 0)                            # (C, H, W, N), no copy
         t = xp.matmul(ph, ab.reshape(c, h, w * n))              # (C, OH, W·N)
@@ -97,6 +100,7 @@ class AdaptiveAvgPool2d(Function):
         if unbatched:
             x = x[None]
         h, w = x.shape[-2:]
+        xp = backend.namespace(x)
         if h == 0 or w == 0:
             raise ShapeError(f"adaptive_avg_pool2d: empty input {x.shape}")
         oh, ow = adaptive_output_size(output_size, h, w)
@@ -108,7 +112,7 @@ class AdaptiveAvgPool2d(Function):
             out /= xp.asarray(h * w, dtype=x.dtype)
         else:
             kind = "bins"
-            ph, pw = pooling_matrix(h, oh, x.dtype), pooling_matrix(w, ow, x.dtype)
+            ph, pw = pooling_matrix(h, oh, x.dtype, xp), pooling_matrix(w, ow, x.dtype, xp)
             out = _separable(x, ph, pw)
         if self.needs_grad:
             self.kind, self.unbatched = kind, unbatched
@@ -120,6 +124,7 @@ class AdaptiveAvgPool2d(Function):
     def backward(self, g):
         if self.unbatched:
             g = g[None]
+        xp = backend.namespace(g)
         if self.kind == "identity":
             dx = g
         elif self.kind == "mean":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..backend import xp
+from .. import backend
 from .trainer import Trainer
 from .trainer import evaluate as trainer_evaluate
 
@@ -14,8 +14,8 @@ class Normalize:
         self.mean = [float(m) for m in mean]
         self.std = [float(s) for s in std]
         shape = (1, len(self.mean), 1, 1)
-        self._mean = xp.asarray(self.mean, dtype=xp.float32).reshape(shape)
-        self._inv_std = (1 / xp.asarray(self.std, dtype=xp.float32)).reshape(shape)
+        self._mean = backend.asarray(self.mean, dtype=backend.float32).reshape(shape)
+        self._inv_std = (1 / backend.asarray(self.std, dtype=backend.float32)).reshape(shape)
 
     def __call__(self, x):
         return (x - self._mean) * self._inv_std

@@ -10,17 +10,16 @@ from tqdm import tqdm
 
 from .. import backend
 from ..autograd import Tensor, no_grad
-from ..backend import xp
 from .callbacks import EMA, EarlyStopping, snapshot, weight_penalty
 from .checkpoint import load_checkpoint, save_checkpoint, split_prefix, with_prefix
 
 
 def batch_tensors(x, y, transform=None):
     """A batch of NumPy arrays as Tensors, images through ``transform`` first."""
-    x = xp.asarray(x)
+    x = backend.to_device(x)
     if transform is not None:
         x = transform(x)
-    return Tensor(x), Tensor(xp.asarray(y))
+    return Tensor(x), Tensor(backend.to_device(y))
 
 
 def count_correct(logits, targets) -> int:
