@@ -28,6 +28,7 @@ from .registry import (
     device,
     device_of,
     get,
+    is_on,
     namespace,
     of,
     register,
@@ -36,7 +37,7 @@ from .registry import (
 
 __all__ = ["Backend", "CPU", "as_device", "as_strided", "asarray", "buffers",
            "device", "device_of", "dtype_of", "errstate", "flush_denormals", "get",
-           "get_default_dtype", "get_rng_state", "is_floating", "is_writeable",
+           "get_default_dtype", "get_rng_state", "is_floating", "is_on", "is_writeable",
            "manual_seed", "namespace", "of", "on", "register", "registered", "rng", "scalar",
            "scatter_add", "set_default_dtype", "set_rng_state", "to_args", "to_device",
            "to_numpy", "float32", "float64", "int64", "bool_"]
@@ -106,11 +107,10 @@ def to_device(data, device=None):
     """``data`` (an array of any device, or array-like) on ``device`` (the CPU for None):
     itself when it is there already, else a copy made through the host."""
     target = as_device(device)
-    source = of(data) if isinstance(data, registry.array_types) else None
-    if source is not None:
-        if source.device_of(data) == target:
+    if isinstance(data, registry.array_types):
+        if is_on(data, target):
             return data
-        data = source.to_numpy(data)
+        data = of(data).to_numpy(data)
     return get(target).to_device(np.asarray(data), target.index)
 
 

@@ -221,5 +221,12 @@ def device_of(array) -> device:
     return of(array).device_of(array)
 
 
+def is_on(array, target: device) -> bool:
+    """Whether ``array`` lives on ``target`` (a target without an index, such as "cuda",
+    stands for any device of its type)."""
+    here = of(array).device_of(array)
+    return here == target or (target.index is None and here.type == target.type)
+
+
 CPU = device._unchecked("cpu")
 """device("cpu"), the default device."""

@@ -416,7 +416,7 @@ def to(a, device=None, dtype=None):
             a = _Cast.apply(a, dtype=dtype)
         else:
             a = Tensor._wrap(a.data.astype(dtype))
-    if device is not None and backend.as_device(device) != a.device:
+    if device is not None and not backend.is_on(a.data, backend.as_device(device)):
         a = _Transfer.apply(a, device=backend.as_device(device))
     return a
 
