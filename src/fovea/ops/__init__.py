@@ -11,7 +11,7 @@ import numbers
 
 from .. import backend
 from ..autograd import Function, Tensor, is_grad_enabled
-from .conv import AvgPool2d, Conv2d, MaxPool2d
+from .conv import Conv2d
 from .elementwise import (
     Abs,
     Add,
@@ -32,6 +32,7 @@ from .elementwise import (
     Where,
 )
 from .linalg import Linear, MatMul
+from .pooling import AvgPool2d, MaxPool2d
 from .reduce import Max, Mean, Min, Sum
 from .shape import Cat, Expand, GetItem, Pad, Permute, Reshape, Stack
 from .softmax import CrossEntropy, LogSoftmax, Softmax
