@@ -1,19 +1,24 @@
 """fovea.nn: modules, layers, losses and initialization with PyTorch's names."""
 
 from . import functional, init, utils
-from .activation import ELU, GELU, SELU, Hardtanh, LeakyReLU, Maxout, PReLU, SiLU, Softplus
-from .dropout import Dropout, Dropout2d
-from .layers import (
-                     Conv2d,
-                     Flatten,
-                     Identity,
-                     Linear,
-                     LogSoftmax,
-                     ReLU,
-                     Sigmoid,
-                     Softmax,
-                     Tanh,
+from .activation import (
+    ELU,
+    GELU,
+    SELU,
+    Hardtanh,
+    LeakyReLU,
+    LogSoftmax,
+    Maxout,
+    PReLU,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
 )
+from .dropout import Dropout, Dropout2d
+from .layers import Conv2d, Flatten, Identity, Linear
 from .loss import CrossEntropyLoss, MSELoss
 from .module import Module, ModuleList, Parameter, Sequential
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, LocalResponseNorm

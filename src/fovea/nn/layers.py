@@ -1,4 +1,4 @@
-"""Layers: Linear, Conv2d, Flatten, Identity and activations, with PyTorch's default init."""
+"""Layers: Linear and Conv2d (with PyTorch's default init), Flatten and Identity."""
 
 from __future__ import annotations
 
@@ -108,49 +108,3 @@ class Flatten(Module):
 class Identity(Module):
     def forward(self, x):
         return x
-
-
-class ReLU(Module):
-    """max(0, x). With ``inplace=True`` the input is overwritten where no graph is recorded
-    (see :func:`fovea.relu`), as torchvision's models do at inference."""
-
-    def __init__(self, inplace: bool = False):
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, x):
-        return F.relu(x, inplace=self.inplace)
-
-    def extra_repr(self) -> str:
-        return "inplace=True" if self.inplace else ""
-
-
-class Sigmoid(Module):
-    """σ(x) = 1 / (1 + e^(−x))"""
-
-    def forward(self, x):
-        return F.sigmoid(x)
-
-
-class Tanh(Module):
-    """tanh(x)"""
-
-    def forward(self, x):
-        return F.tanh(x)
-
-
-class Softmax(Module):
-    def __init__(self, dim: int = -1):
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, x):
-        return F.softmax(x, self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
-
-
-class LogSoftmax(Softmax):
-    def forward(self, x):
-        return F.log_softmax(x, self.dim)

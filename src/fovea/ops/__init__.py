@@ -1,16 +1,16 @@
 """Differentiable operations on Tensors, built from the primitives in this package.
 
 The functions here turn Python numbers and arrays into operands of the right dtype (a Python
-float next to a float32 tensor stays float32) and call the primitive. ``Tensor``'s operators
-(``+ - * / @ ** < …``) and methods (``sum``, ``reshape`` …) are these functions.
+float next to a float32 tensor stays float32; :mod:`.operands`) and call the primitive.
+``Tensor``'s operators (``+ - * / @ ** < …``) and methods (``sum``, ``reshape`` …) are these
+functions.
 """
 
 from __future__ import annotations
 
-import numbers
-
 from .. import backend
 from ..autograd import Function, Tensor, is_grad_enabled
+from .activations import ReLU, Sigmoid, Tanh
 from .conv import Conv2d
 from .elementwise import (
     Abs,
@@ -24,85 +24,47 @@ from .elementwise import (
     Mul,
     Neg,
     Pow,
-    ReLU,
-    Sigmoid,
     Sqrt,
     Sub,
-    Tanh,
     Where,
 )
 from .linalg import Linear, MatMul
+from .operands import (
+    cast,
+    check_same_dtype,
+    data_of,
+    float_operand,
+    operand_pair,
+    tensors_of_one_dtype,
+)
 from .pooling import AvgPool2d, MaxPool2d
 from .reduce import Max, Mean, Min, Sum
 from .shape import Cat, Expand, GetItem, Pad, Permute, Reshape, Stack
 from .softmax import CrossEntropy, LogSoftmax, Softmax
 
 
-def _operand(x, like=None):
-    """x as a Tensor or array of a dtype that fits ``like`` without upcasting it."""
-    if isinstance(x, Tensor):
-        return x
-    # Python and NumPy scalars alike take the tensor's dtype (as in PyTorch): np.float32(2)
-    # next to a float64 tensor is a number, not a float32 operand
-    if isinstance(x, (bool, numbers.Number)) and like is not None:
-        dt = like.dtype
-        if dt.kind != "f" and not isinstance(x, numbers.Integral):
-            dt = backend.get_default_dtype()
-        return backend.namespace(like).asarray(x, dtype=dt)
-    return backend.asarray(x)
-
-
-def _pair(a, b):
-    """Two operands of one dtype: a float tensor fixes the dtype of numbers and int tensors."""
-    ta = a if isinstance(a, Tensor) else None
-    tb = b if isinstance(b, Tensor) else None
-    a = _operand(a, tb.data if ta is None and tb is not None else None)
-    b = _operand(b, ta.data if tb is None and ta is not None else None)
-    da = a.dtype
-    db = b.dtype
-    if da != db:
-        fa, fb = da.kind == "f", db.kind == "f"
-        if fa and fb:
-            raise TypeError(f"dtype mismatch: {da} and {db}; convert one explicitly "
-                            "(.float() or .double())")
-        if fa or fb:
-            target = da if fa else db
-            a = a if fa else _cast(a, target)
-            b = b if fb else _cast(b, target)
-    return a, b
-
-
-def _cast(x, dtype):
-    return x.to(dtype) if isinstance(x, Tensor) else x.astype(dtype)
-
-
-def _float_operand(a):
-    a = a if isinstance(a, Tensor) else Tensor(a)
-    return a if a.dtype.kind == "f" else a.to(backend.get_default_dtype())
-
-
 # ---- arithmetic -------------------------------------------------------------------------
 def add(a, b):
-    return Add.apply(*_pair(a, b))
+    return Add.apply(*operand_pair(a, b))
 
 
 def sub(a, b):
-    return Sub.apply(*_pair(a, b))
+    return Sub.apply(*operand_pair(a, b))
 
 
 def mul(a, b):
-    return Mul.apply(*_pair(a, b))
+    return Mul.apply(*operand_pair(a, b))
 
 
 def div(a, b):
-    a, b = _pair(a, b)
+    a, b = operand_pair(a, b)
     if a.dtype.kind != "f":
-        a, b = _cast(a, backend.get_default_dtype()), _cast(b, backend.get_default_dtype())
+        a, b = cast(a, backend.get_default_dtype()), cast(b, backend.get_default_dtype())
     return Div.apply(a, b)
 
 
 def pow(a, b):  # noqa: A001 - PyTorch's name
-    a, b = _pair(a, b)
+    a, b = operand_pair(a, b)
     return Pow.apply(a, b)
 
 
@@ -111,15 +73,15 @@ def neg(a):
 
 
 def exp(a):
-    return Exp.apply(_float_operand(a))
+    return Exp.apply(float_operand(a))
 
 
 def log(a):
-    return Log.apply(_float_operand(a))
+    return Log.apply(float_operand(a))
 
 
 def sqrt(a):
-    return Sqrt.apply(_float_operand(a))
+    return Sqrt.apply(float_operand(a))
 
 
 def abs(a):  # noqa: A001 - PyTorch's name
@@ -127,17 +89,17 @@ def abs(a):  # noqa: A001 - PyTorch's name
 
 
 def maximum(a, b):
-    return Maximum.apply(*_pair(a, b))
+    return Maximum.apply(*operand_pair(a, b))
 
 
 def minimum(a, b):
-    return Minimum.apply(*_pair(a, b))
+    return Minimum.apply(*operand_pair(a, b))
 
 
 def where(condition, a, b):
-    a, b = _pair(a, b)
+    a, b = operand_pair(a, b)
     cond = (condition.data if isinstance(condition, Tensor)
-            else backend.namespace(_data(a), _data(b)).asarray(condition))
+            else backend.namespace(data_of(a), data_of(b)).asarray(condition))
     return Where.apply(cond.astype(bool, copy=False), a, b)
 
 
@@ -161,15 +123,15 @@ def relu(x, inplace=False):
 
 
 def sigmoid(x):
-    return Sigmoid.apply(_float_operand(x))
+    return Sigmoid.apply(float_operand(x))
 
 
 def tanh(x):
-    return Tanh.apply(_float_operand(x))
+    return Tanh.apply(float_operand(x))
 
 
 def matmul(a, b):
-    return MatMul.apply(*_pair(a, b))
+    return MatMul.apply(*operand_pair(a, b))
 
 
 # ---- reductions -------------------------------------------------------------------------
@@ -178,7 +140,7 @@ def sum(a, dim=None, keepdim=False):  # noqa: A001 - PyTorch's name
 
 
 def mean(a, dim=None, keepdim=False):
-    return Mean.apply(_float_operand(a), dim=dim, keepdim=keepdim)
+    return Mean.apply(float_operand(a), dim=dim, keepdim=keepdim)
 
 
 def amax(a, dim=None, keepdim=False):
@@ -190,14 +152,14 @@ def amin(a, dim=None, keepdim=False):
 
 
 def argmax(a, dim=None, keepdim=False):
-    data = _data(a)
+    data = data_of(a)
     xp = backend.namespace(data)
     return Tensor._wrap(xp.argmax(xp.asarray(data), axis=dim, keepdims=keepdim)
                         .astype(backend.int64))
 
 
 def argmin(a, dim=None, keepdim=False):
-    data = _data(a)
+    data = data_of(a)
     xp = backend.namespace(data)
     return Tensor._wrap(xp.argmin(xp.asarray(data), axis=dim, keepdims=keepdim)
                         .astype(backend.int64))
@@ -298,32 +260,18 @@ def _index(idx, like):
 
 
 def getitem(a, idx):
-    return GetItem.apply(a, idx=_index(idx, _data(a)))
-
-
-def _same_dtype(name, *operands):
-    """Input, weight and bias of one dtype, as PyTorch requires: NumPy would silently upcast."""
-    dtypes = {str(o.dtype) for o in operands if o is not None and hasattr(o, "dtype")}
-    if len(dtypes) > 1:
-        raise TypeError(f"{name}: dtype mismatch {sorted(dtypes)}; convert explicitly "
-                        "(.float() or .double())")
-
-
-def _tensors_of_one_dtype(tensors, name):
-    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
-    _same_dtype(name, *tensors)
-    return tensors
+    return GetItem.apply(a, idx=_index(idx, data_of(a)))
 
 
 def cat(tensors, dim=0):
-    return Cat.apply(*_tensors_of_one_dtype(tensors, "cat"), dim=dim)
+    return Cat.apply(*tensors_of_one_dtype(tensors, "cat"), dim=dim)
 
 
 concatenate = cat
 
 
 def stack(tensors, dim=0):
-    return Stack.apply(*_tensors_of_one_dtype(tensors, "stack"), dim=dim)
+    return Stack.apply(*tensors_of_one_dtype(tensors, "stack"), dim=dim)
 
 
 def pad(a, pad, mode="constant", value=0.0):
@@ -334,20 +282,20 @@ def pad(a, pad, mode="constant", value=0.0):
 
 # ---- neural-network primitives ------------------------------------------------------------
 def softmax(a, dim=-1):
-    return Softmax.apply(_float_operand(a), dim=dim)
+    return Softmax.apply(float_operand(a), dim=dim)
 
 
 def log_softmax(a, dim=-1):
-    return LogSoftmax.apply(_float_operand(a), dim=dim)
+    return LogSoftmax.apply(float_operand(a), dim=dim)
 
 
 def linear(x, weight, bias=None):
-    _same_dtype("linear", x, weight, bias)
+    check_same_dtype("linear", x, weight, bias)
     return Linear.apply(x, weight, bias)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    _same_dtype("conv2d", x, weight, bias)
+    check_same_dtype("conv2d", x, weight, bias)
     return Conv2d.apply(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
                         groups=groups)
 
@@ -367,7 +315,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0):
     t = (target.data if isinstance(target, Tensor)
-         else backend.namespace(_data(logits)).asarray(target))
+         else backend.namespace(data_of(logits)).asarray(target))
     w = weight.data if isinstance(weight, Tensor) else weight
     return CrossEntropy.apply(logits, t, weight=w, reduction=reduction,
                               ignore_index=ignore_index, label_smoothing=label_smoothing)
@@ -375,7 +323,7 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
 
 # ---- comparisons (not differentiable: boolean results) -----------------------------------
 def _compare(name, a, b):
-    a, b = _data(a), _data(b)
+    a, b = data_of(a), data_of(b)
     return Tensor._wrap(getattr(backend.namespace(a, b), name)(a, b))
 
 
@@ -401,10 +349,6 @@ def eq(a, b):
 
 def ne(a, b):
     return _compare("not_equal", a, b)
-
-
-def _data(x):
-    return x.data if isinstance(x, Tensor) else x
 
 
 # ---- devices and dtypes -------------------------------------------------------------------

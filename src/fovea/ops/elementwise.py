@@ -1,4 +1,4 @@
-"""Element-wise primitives: arithmetic, exp/log, comparisons' friends, activations.
+"""Element-wise primitives: arithmetic, exp/log/sqrt/abs, maximum/minimum, where and clip.
 
 Each class is one primitive: ``forward`` on arrays and ``backward`` from the output gradient,
 side by side. Binary ops broadcast like NumPy and sum their gradients back to each input's shape.
@@ -202,43 +202,3 @@ class Clip(Function):
 
     def backward(self, g):
         return g * self.inside
-
-
-class ReLU(Function):
-    """relu(x) = max(0, x); d/dx = 1 where x > 0."""
-
-    def forward(self, x):
-        xp = backend.namespace(x)
-        out = xp.maximum(x, xp.zeros((), dtype=x.dtype))
-        self.out = out
-        return out
-
-    def backward(self, g):
-        return g * (self.out > 0)  # a product with the mask: several times faster than where
-
-
-class Sigmoid(Function):
-    """σ(x) = 1 / (1 + e^(−x));  σ'(x) = σ(x)(1 − σ(x)). Stable for any |x|."""
-
-    def forward(self, x):
-        xp = backend.namespace(x)
-        e = xp.exp(-xp.abs(x))
-        one = xp.ones((), dtype=x.dtype)
-        out = xp.where(x >= 0, one / (one + e), e / (one + e))
-        self.out = out
-        return out
-
-    def backward(self, g):
-        s = self.out
-        return g * s * (1 - s)
-
-
-class Tanh(Function):
-    """tanh(x);  d/dx = 1 − tanh²(x)."""
-
-    def forward(self, x):
-        self.out = backend.namespace(x).tanh(x)
-        return self.out
-
-    def backward(self, g):
-        return g * (1 - self.out * self.out)
