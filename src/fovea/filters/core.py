@@ -25,6 +25,8 @@ import math
 from .. import backend
 from ..autograd import Tensor, is_grad_enabled
 from ..errors import ShapeError
+from ..nn import functional as F
+from ..ops import pad
 from ..ops.conv import correlate_batch_last
 from .boundary import boundary_mode, pad_planes, source_indices
 from .separable import separate
@@ -272,9 +274,6 @@ def _tensor_planes(x):
 
 
 def _tensor_filter(image, kernel, mode, shape, cval, method, flip):
-    from ..nn import functional as F
-    from ..ops import pad
-
     x = image if isinstance(image, Tensor) else Tensor(backend.namespace(image).asarray(image))
     if x.dtype.kind != "f" or x.dtype not in (backend.float32, backend.float64):
         x = x.to(backend.float32)
