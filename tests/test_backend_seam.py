@@ -199,3 +199,41 @@ def test_seam_rejects_numpy_on_device_data():
         np.concatenate([t.data, t.data])
     with pytest.raises(TypeError):
         t.data + np.ones(3, np.float32)  # a host array in device arithmetic
+
+
+def test_layer_and_optimizer_sweep():
+    """Strided, grouped and phase-split convolution, local response norm, the remaining
+    activations, global pooling, weighted and smoothed cross-entropy, init schemes and the
+    other optimizers."""
+
+    def run(device):
+        fovea.manual_seed(8)
+        x = fovea.randn(4, 4, 15, 15, device=device, requires_grad=True)
+        conv = nn.Conv2d(4, 8, 7, stride=2, padding=3, groups=2, device=device)
+        prelu = nn.PReLU(8, device=device)
+        h = prelu(nn.LocalResponseNorm(3)(conv(x)))
+        h = nn.Maxout(2)(F.silu(h) + F.softplus(h) + F.hardtanh(h) + F.leaky_relu(h))
+        h = h * F.gelu(h, approximate="tanh") + fovea.maximum(h, 0.5) / (h.exp() + 2) ** 1.5
+        pooled = F.adaptive_avg_pool2d(h, 1).flatten(1)
+        weight = fovea.tensor([1.0, 2.0, 0.5, 1.0], device=device)
+        target = fovea.tensor([0, 3, 3, 1], device=device)
+        loss = F.cross_entropy(pooled, target, weight=weight, label_smoothing=0.1)
+        loss = loss + F.cross_entropy(pooled, pooled.detach().softmax(-1))
+        loss = loss + F.mse_loss(pooled.max(dim=1)[0], pooled.amin(dim=1).expand(4))
+        loss.backward()
+        params = list(conv.parameters()) + list(prelu.parameters())
+        nn.utils.clip_grad_value_(params, 0.01)
+        for make in (lambda p: optim.RMSprop(p, lr=0.01, momentum=0.9, centered=True),
+                     lambda p: optim.Adagrad(p, lr=0.1),
+                     lambda p: optim.AdamW(p, lr=0.01, amsgrad=True)):
+            make(params).step()
+        w = fovea.zeros(6, 5, device=device)
+        inits = []
+        for init in (nn.init.orthogonal_, nn.init.trunc_normal_, nn.init.xavier_normal_,
+                     nn.init.kaiming_normal_, nn.init.eye_):
+            inits.append(host(init(w)))
+        inits.append(host(nn.init.dirac_(fovea.zeros(4, 2, 3, 3, device=device), groups=2)))
+        _on(device, loss, x.grad, *params, w)
+        return host(loss), host(x.grad), [host(p) for p in params], inits
+
+    on_both(run)
