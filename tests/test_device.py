@@ -48,6 +48,7 @@ def test_tensors_know_their_device_and_move():
     t = fovea.tensor([1.0, 2.0, 3.0], requires_grad=True)
     assert t.device == CPU
     assert t.to(CPU) is t and t.to("cpu") is t and t.cpu() is t and t.to(t.dtype) is t
+    assert t.to("cpu:0") is t
     f = t.to(FAKE)
     assert f.device == FAKE and isinstance(f.data, FakeArray) and f.dtype == t.dtype
     g = f.to("fake", "float64")

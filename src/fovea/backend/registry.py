@@ -222,10 +222,11 @@ def device_of(array) -> device:
 
 
 def is_on(array, target: device) -> bool:
-    """Whether ``array`` lives on ``target`` (a target without an index, such as "cuda",
-    stands for any device of its type)."""
+    """Whether ``array`` lives on ``target``. A device without an index stands for any of its
+    type: "cuda" for the array's GPU, and the CPU's arrays (of no index) are on "cpu:0"."""
     here = of(array).device_of(array)
-    return here == target or (target.index is None and here.type == target.type)
+    return here.type == target.type and (here.index is None or target.index is None
+                                         or here.index == target.index)
 
 
 CPU = device._unchecked("cpu")
