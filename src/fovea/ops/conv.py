@@ -105,13 +105,13 @@ def windows(xpad, kh, kw, oh, ow, stride, dilation):
             for q in range(phases)]
 
 
-def patches(wins, rows=None):
+def patches(wins, xp, rows=None):
     """The patch matrix (C·KH·KW, rows·OW·N) of output rows ``rows`` (a slice; all by
     default), rows of the matrix ordered (c, kh, kw) like a PyTorch weight (kw in
-    :func:`phase_order` when the windows are split by phase)."""
+    :func:`phase_order` when the windows are split by phase); ``xp`` is the windows'
+    namespace, taken once per layer by the caller (a large kernel builds hundreds of blocks)."""
     if len(wins) == 1:  # the common case, kept lean: LeNet-5 builds 56 blocks per step
         win = wins[0] if rows is None else wins[0][:, :, :, rows]
-        xp = backend.namespace(win)
         if win.nbytes < buffers.MIN_BYTES:
             out = xp.ascontiguousarray(win)
         else:
@@ -183,10 +183,9 @@ def _row_blocks(oh, row_bytes, outputs=1):
     return [slice(a, min(a + rows, oh)) for a in range(0, oh, rows)]
 
 
-def _grouped_matmul(a, b, out, groups, trans_a=False, trans_b=False):
-    """out = a·b (with optional transposes) for each of ``groups`` diagonal blocks: group g
-    uses rows g of a's output dimension and the matching rows of b."""
-    xp = backend.namespace(out)
+def _grouped_matmul(xp, a, b, out, groups, trans_a=False, trans_b=False):
+    """out = a·b (with optional transposes, namespace ``xp``) for each of ``groups`` diagonal
+    blocks: group g uses rows g of a's output dimension and the matching rows of b."""
     if groups == 1:
         return xp.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
     ra, rb, ro = a.shape[0] // groups, b.shape[0] // groups, out.shape[0] // groups
@@ -207,13 +206,14 @@ def correlate_batch_last(xpad, w2, kh, kw, oh, ow, stride=(1, 1), dilation=(1, 1
     """
     c, n = xpad.shape[0], xpad.shape[-1]
     o = w2.shape[0]
+    xp = backend.namespace(xpad)
     win = windows(xpad, kh, kw, oh, ow, stride, dilation)
     blocks = _row_blocks(oh, c * kh * kw * ow * n * xpad.itemsize, o // groups)
     out = buffers.empty((o, oh * ow * n), xpad.dtype, xpad)
     row = ow * n
     for rows in blocks:
-        cols = patches(win, rows if len(blocks) > 1 else None)
-        _grouped_matmul(w2, cols, out[:, rows.start * row:rows.stop * row], groups)
+        cols = patches(win, xp, rows if len(blocks) > 1 else None)
+        _grouped_matmul(xp, w2, cols, out[:, rows.start * row:rows.stop * row], groups)
     return out, win, blocks, cols
 
 
@@ -286,8 +286,8 @@ class Conv2d(Function):
             gwt = xp.zeros((groups * kg, og), dtype=g.dtype)
             part = xp.empty_like(gwt) if len(blocks) > 1 else gwt
             for rows in blocks:
-                cols = self.cols if self.cols is not None else patches(self.win, rows)
-                _grouped_matmul(cols, g2[:, rows.start * row:rows.stop * row], part, groups,
+                cols = self.cols if self.cols is not None else patches(self.win, xp, rows)
+                _grouped_matmul(xp, cols, g2[:, rows.start * row:rows.stop * row], part, groups,
                                 trans_b=True)
                 if part is not gwt:
                     gwt += part
@@ -301,7 +301,7 @@ class Conv2d(Function):
             for rows in blocks:
                 gblk = g2[:, rows.start * row:rows.stop * row]
                 dcols = xp.empty((c * kh * kw, gblk.shape[1]), dtype=g.dtype)
-                _grouped_matmul(self.w2, gblk, dcols, groups, trans_a=True)
+                _grouped_matmul(xp, self.w2, gblk, dcols, groups, trans_a=True)
                 add_patches(dxpad, dcols.reshape(c, kh, kw, rows.stop - rows.start, ow, n),
                             stride, dilation, row0=rows.start)
             if phases > 1:  # (C, Hp, P, Wq, N) → (C, Hp, Wq·P, N): column q + P·m
