@@ -10,7 +10,7 @@ import gc
 import numpy as np
 import pytest
 
-from fovea import buffers
+from fovea.backend import buffers
 
 MB = 1 << 20
 

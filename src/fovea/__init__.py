@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from . import backend, nn, onnx, optim
 from .autograd import Tensor, enable_grad, is_grad_enabled, no_grad
-from .backend import float32, float64, get_default_dtype, int64, manual_seed, set_default_dtype
+from .backend import (
+    device,
+    float32,
+    float64,
+    get_default_dtype,
+    int64,
+    manual_seed,
+    set_default_dtype,
+)
 from .ops import (
     abs,
     add,
@@ -52,7 +60,7 @@ from .serialization import load_safetensors, save_safetensors
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "tensor", "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like",
+    "Tensor", "device", "tensor", "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like",
     "randn", "rand", "arange", "no_grad", "enable_grad", "is_grad_enabled", "manual_seed",
     "get_default_dtype", "set_default_dtype", "float32", "float64", "int64", "bool", "long",
     "float", "double", "nn", "onnx", "optim", "backend",
@@ -69,11 +77,14 @@ float = float32  # noqa: A001
 double = float64
 
 
-def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
-    """A new tensor holding a copy of ``data`` (Python floats become float32 by default)."""
+def tensor(data, requires_grad: bool = False, dtype=None, device=None) -> Tensor:
+    """A new tensor holding a copy of ``data`` (Python floats become float32 by default), on
+    ``device`` (where data is, or the CPU, by default)."""
     if isinstance(data, Tensor):
         data = data.data
     arr = backend.asarray(data, dtype)
+    if device is not None:
+        arr = backend.to_device(arr, device)
     if arr is data:
         arr = arr.copy()
     return Tensor(arr, requires_grad=requires_grad)
@@ -81,7 +92,7 @@ def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
 
 def from_numpy(array) -> Tensor:
     """A tensor sharing memory with a NumPy array (its dtype kept)."""
-    return Tensor._wrap(backend.xp.asarray(array))
+    return Tensor._wrap(backend.get(backend.CPU).xp.asarray(array))
 
 
 def _shape(size):
@@ -94,42 +105,50 @@ def _dtype(dtype):
     return backend.dtype_of(dtype) or get_default_dtype()
 
 
-def zeros(*size, dtype=None, requires_grad=False) -> Tensor:
-    return Tensor(backend.xp.zeros(_shape(size), dtype=_dtype(dtype)), requires_grad)
+def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    with backend.on(device) as xp:
+        return Tensor(xp.zeros(_shape(size), dtype=_dtype(dtype)), requires_grad)
 
 
-def ones(*size, dtype=None, requires_grad=False) -> Tensor:
-    return Tensor(backend.xp.ones(_shape(size), dtype=_dtype(dtype)), requires_grad)
+def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    with backend.on(device) as xp:
+        return Tensor(xp.ones(_shape(size), dtype=_dtype(dtype)), requires_grad)
 
 
-def full(size, fill_value, dtype=None, requires_grad=False) -> Tensor:
-    return Tensor(backend.xp.full(tuple(size), fill_value, dtype=_dtype(dtype)), requires_grad)
+def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    with backend.on(device) as xp:
+        return Tensor(xp.full(tuple(size), fill_value, dtype=_dtype(dtype)), requires_grad)
 
 
-def zeros_like(t, dtype=None, requires_grad=False) -> Tensor:
-    return zeros(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def zeros_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return zeros(t.shape, dtype=dtype or t.dtype, device=device or t.device,
+                 requires_grad=requires_grad)
 
 
-def ones_like(t, dtype=None, requires_grad=False) -> Tensor:
-    return ones(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def ones_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return ones(t.shape, dtype=dtype or t.dtype, device=device or t.device,
+                requires_grad=requires_grad)
 
 
-def randn(*size, dtype=None, requires_grad=False) -> Tensor:
-    """Standard normal samples from the global generator (``fovea.manual_seed``)."""
-    data = backend.rng().standard_normal(_shape(size), dtype=_dtype(dtype))
-    return Tensor(backend.xp.asarray(data), requires_grad)
+def randn(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal samples from the generator of ``device`` (``fovea.manual_seed``)."""
+    with backend.on(device) as xp:
+        data = backend.rng(device).standard_normal(_shape(size), dtype=_dtype(dtype))
+        return Tensor(xp.asarray(data), requires_grad)
 
 
-def rand(*size, dtype=None, requires_grad=False) -> Tensor:
-    """Uniform samples in [0, 1) from the global generator."""
-    data = backend.rng().random(_shape(size), dtype=_dtype(dtype))
-    return Tensor(backend.xp.asarray(data), requires_grad)
+def rand(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform samples in [0, 1) from the generator of ``device``."""
+    with backend.on(device) as xp:
+        data = backend.rng(device).random(_shape(size), dtype=_dtype(dtype))
+        return Tensor(xp.asarray(data), requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None) -> Tensor:
+def arange(start, end=None, step=1, dtype=None, device=None) -> Tensor:
     if end is None:
         start, end = 0, start
-    arr = backend.xp.arange(start, end, step)
+    with backend.on(device) as xp:
+        arr = xp.arange(start, end, step)
     if dtype is not None:
         arr = arr.astype(backend.dtype_of(dtype))
     elif arr.dtype.kind == "f":

@@ -17,9 +17,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from . import nn
+from . import backend, nn
 from .autograd import Tensor, enable_grad
-from .backend import xp
 from .viz import _new_figure, _save
 
 SATURATION_MARGIN = 0.01
@@ -48,13 +47,13 @@ def _moments(arr):
     """(mean, std) of an array as Python floats, accumulated in float64."""
     if arr.size == 0:
         return math.nan, math.nan
-    return float(arr.mean(dtype=xp.float64)), float(arr.std(dtype=xp.float64))
+    return float(arr.mean(dtype=backend.float64)), float(arr.std(dtype=backend.float64))
 
 
 def _form_loss(output, loss_fn, targets):
     """The scalar to backpropagate, or None when no loss can be formed."""
     if targets is not None and not isinstance(targets, Tensor):
-        targets = Tensor(xp.asarray(targets))
+        targets = Tensor(backend.namespace(targets).asarray(targets))
     if loss_fn is None:
         if targets is None:
             return None
@@ -94,7 +93,7 @@ def activation_stats(model, batch, loss_fn=None, targets=None) -> list:
     if isinstance(batch, (tuple, list)) and len(batch) == 2:
         batch, batch_targets = batch
         targets = batch_targets if targets is None else targets
-    x = batch.data if isinstance(batch, Tensor) else xp.asarray(batch)
+    x = batch.data if isinstance(batch, Tensor) else backend.namespace(batch).asarray(batch)
     x = Tensor(x, requires_grad=x.dtype.kind == "f")
 
     leaves = _leaves(model)

@@ -27,3 +27,8 @@ class ExportError(FoveaError, ValueError):
 
 class DataArgumentError(FoveaError, ValueError):
     """A bad argument to the data layer: an unknown dataset name or split, a bad batch size."""
+
+
+class DeviceError(FoveaError, RuntimeError):
+    """A device this machine cannot provide (e.g. "cuda" without CuPy or a GPU); names what is
+    missing."""

@@ -18,7 +18,9 @@ longer than the image repeat the pattern (periodically), as in scipy.ndimage.
 
 from __future__ import annotations
 
-from ..backend import xp
+import numpy as np
+
+from .. import backend
 
 MODES = ("constant", "reflect", "mirror", "nearest", "wrap")
 ALIASES = {"zero": "constant", "replicate": "nearest"}
@@ -35,27 +37,29 @@ def boundary_mode(name: str) -> str:
 
 def source_indices(n: int, before: int, after: int, mode: str):
     """For each position of an axis of length n extended by ``before`` and ``after``, the
-    index of the original sample it copies (−1 for "constant", where it takes cval)."""
-    i = xp.arange(-before, n + after)
+    index of the original sample it copies (−1 for "constant", where it takes cval): a NumPy
+    array (indices are computed on the host; move them to an image's device to gather)."""
+    i = np.arange(-before, n + after)
     if mode == "constant":
-        return xp.where((i >= 0) & (i < n), i, -1)
+        return np.where((i >= 0) & (i < n), i, -1)
     if mode == "nearest":
-        return xp.clip(i, 0, n - 1)
+        return np.clip(i, 0, n - 1)
     if mode == "wrap":
         return i % n
     if mode == "reflect":  # period 2n: a b c d d c b a
         j = i % (2 * n)
-        return xp.where(j < n, j, 2 * n - 1 - j)
+        return np.where(j < n, j, 2 * n - 1 - j)
     # mirror: period 2n − 2: a b c d c b (a single sample just repeats)
     if n == 1:
-        return xp.zeros_like(i)
+        return np.zeros_like(i)
     j = i % (2 * n - 2)
-    return xp.where(j < n, j, 2 * n - 2 - j)
+    return np.where(j < n, j, 2 * n - 2 - j)
 
 
 def pad_planes(planes, top: int, bottom: int, left: int, right: int, mode: str, cval=0.0):
     """Extend an (H, W, …) array on its first two axes. The interior is copied once; only the
     border is gathered, from rows and columns given by :func:`source_indices`."""
+    xp = backend.namespace(planes)
     h, w = planes.shape[:2]
     out = xp.empty((h + top + bottom, w + left + right) + planes.shape[2:], dtype=planes.dtype)
     out[top:top + h, left:left + w] = planes
@@ -66,12 +70,12 @@ def pad_planes(planes, top: int, bottom: int, left: int, right: int, mode: str, 
         out[top:top + h, :left] = value
         out[top:top + h, left + w:] = value
         return out
-    cols = source_indices(w, left, right, mode)
+    cols = xp.asarray(source_indices(w, left, right, mode))
     if left:
         out[top:top + h, :left] = planes[:, cols[:left]]
     if right:
         out[top:top + h, left + w:] = planes[:, cols[left + w:]]
-    rows = source_indices(h, top, bottom, mode)
+    rows = xp.asarray(source_indices(h, top, bottom, mode))
     if top:
         out[:top] = out[top + rows[:top]]
     if bottom:

@@ -23,9 +23,10 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from ..autograd import Tensor
-from ..backend import xp
+from ..autograd import Tensor, is_grad_enabled
 from ..errors import ShapeError
+from ..nn import functional as F
+from ..ops import pad
 from ..ops.conv import correlate_batch_last
 from .boundary import boundary_mode, pad_planes, source_indices
 from .separable import separate
@@ -170,7 +171,7 @@ def _compute_dtype(dtype):
 
 def _linear_filter(image, kernel, boundary, shape, cval, method, flip):
     mode = boundary_mode(boundary)
-    kshape = tuple(kernel.shape) if hasattr(kernel, "shape") else xp.asarray(kernel).shape
+    kshape = tuple(kernel.shape) if hasattr(kernel, "shape") else backend.asarray(kernel).shape
     _check(kshape, shape, method)
     if isinstance(image, Tensor) or isinstance(kernel, Tensor):
         if _needs_grad(image, kernel):
@@ -196,6 +197,7 @@ def _as_planes(img):
 
 
 def _array_filter(image, kernel, mode, shape, cval, method, flip):
+    xp = backend.namespace(image)
     img = xp.asarray(image)
     if img.dtype.kind not in "biuf":
         raise TypeError(f"image must be numeric, got dtype {img.dtype}")
@@ -217,7 +219,7 @@ def _array_filter(image, kernel, mode, shape, cval, method, flip):
                          "is not separable (use 'direct', 'fft' or 'auto')")
     xpad = pad_planes(planes, top, bottom, left, right, mode, cval)
     if method == "separable":  # a column pass then a row pass: (k_h + k_w)·n, not k_h·k_w·n
-        col, row = (f.astype(dtype) for f in factors)
+        col, row = (xp.asarray(f, dtype=dtype) for f in factors)
         out = correlate_valid(correlate_valid(xpad, col[:, None]), row[None, :])
     elif method == "fft":
         out = _fft(xpad, ker)
@@ -231,6 +233,7 @@ def correlate_valid(xpad, ker):
     kh, kw = ker.shape
     hp, wp, p = xpad.shape
     oh, ow = hp - kh + 1, wp - kw + 1
+    xp = backend.namespace(xpad)
     out, *_ = correlate_batch_last(xp.ascontiguousarray(xpad)[None], ker.reshape(1, kh * kw),
                                    kh, kw, oh, ow)
     return out.reshape(oh, ow, p)
@@ -242,6 +245,7 @@ def _fft(xpad, ker):
     reaches the valid part)."""
     kh, kw = ker.shape
     hp, wp = xpad.shape[:2]
+    xp = backend.namespace(xpad)
     size = (next_fast_len(hp), next_fast_len(wp))
     spectrum = xp.fft.rfft2(xpad, s=size, axes=(0, 1))
     spectrum *= xp.fft.rfft2(ker[::-1, ::-1], s=size)[:, :, None]
@@ -251,8 +255,6 @@ def _fft(xpad, ker):
 
 # ---- differentiable Tensors ---------------------------------------------------------------
 def _needs_grad(*items):
-    from ..autograd import is_grad_enabled
-
     return is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in items)
 
 
@@ -272,12 +274,10 @@ def _tensor_planes(x):
 
 
 def _tensor_filter(image, kernel, mode, shape, cval, method, flip):
-    from ..nn import functional as F
-    from ..ops import pad
-
-    x = image if isinstance(image, Tensor) else Tensor(xp.asarray(image))
+    x = image if isinstance(image, Tensor) else Tensor(backend.namespace(image).asarray(image))
     if x.dtype.kind != "f" or x.dtype not in (backend.float32, backend.float64):
         x = x.to(backend.float32)
+    xp = backend.namespace(x.data)
     k = kernel if isinstance(kernel, Tensor) else Tensor(xp.asarray(kernel, dtype=x.dtype))
     k = k.to(x.dtype)
     if flip:
@@ -294,8 +294,8 @@ def _tensor_filter(image, kernel, mode, shape, cval, method, flip):
     if mode == "constant":
         xpad = pad(planes, (left, right, top, bottom), value=cval)
     else:
-        rows = source_indices(h, top, bottom, mode)
-        cols = source_indices(w, left, right, mode)
+        rows = xp.asarray(source_indices(h, top, bottom, mode))
+        cols = xp.asarray(source_indices(w, left, right, mode))
         xpad = planes[:, :, rows[:, None], cols[None, :]]
     if method == "separable" and k.requires_grad:
         raise ValueError("method 'separable' does not differentiate with respect to the "
@@ -305,7 +305,7 @@ def _tensor_filter(image, kernel, mode, shape, cval, method, flip):
         raise ValueError(f"method 'separable' needs a rank-1 kernel; this {tuple(k.shape)} "
                          "kernel is not separable")
     if factors is not None:
-        col, row = (Tensor(f.astype(x.dtype)) for f in factors)
+        col, row = (Tensor(xp.asarray(f, dtype=x.dtype)) for f in factors)
         out = F.conv2d(xpad, col.reshape(1, 1, -1, 1))
         out = F.conv2d(out, row.reshape(1, 1, 1, -1))
     else:

@@ -15,9 +15,8 @@ from __future__ import annotations
 import math
 import numbers
 
-from .. import ops
+from .. import backend, ops
 from ..autograd import Tensor
-from ..backend import xp
 from ..errors import ShapeError
 from . import kernels
 from .color import LUMA_WEIGHTS, luminance
@@ -65,7 +64,7 @@ def _magnitude(dy, dx):
         # sqrt has an infinite slope at 0: route zero pixels around it, so that their
         # gradient is 0 (a subgradient) instead of NaN
         return ops.where(positive, ops.sqrt(ops.where(positive, sq, 1.0)), 0.0)
-    return xp.hypot(dy, dx)
+    return backend.namespace(dy).hypot(dy, dx)
 
 
 def gradient_magnitude(image, boundary="reflect", operator="sobel", normalize=True, cval=0.0,
@@ -86,8 +85,8 @@ def gradient_orientation(image, boundary="reflect", operator="sobel", cval=0.0, 
     """
     dy, dx = gradient(image, boundary, operator, True, cval, method)
     if isinstance(dy, Tensor):
-        return Tensor(xp.arctan2(dy.data, dx.data))
-    return xp.arctan2(dy, dx)
+        return Tensor(backend.namespace(dy.data).arctan2(dy.data, dx.data))
+    return backend.namespace(dy).arctan2(dy, dx)
 
 
 def _nonneg_real(value, name):
@@ -109,6 +108,7 @@ def zero_crossings(laplacian_image, threshold=0.0):
     flat region is ±(rounding error), and every such sign flip crosses a zero threshold.
     """
     lap = laplacian_image.data if isinstance(laplacian_image, Tensor) else laplacian_image
+    xp = backend.namespace(lap)
     lap = xp.asarray(lap)
     if lap.ndim != 2:
         raise ShapeError(f"zero_crossings needs a 2-D image, got shape {lap.shape}")
@@ -126,10 +126,10 @@ def zero_crossings(laplacian_image, threshold=0.0):
 def _grayscale(image):
     """A 2-D float image: float64 stays float64, anything else becomes float32; an (H, W, 3)
     or (H, W, 4) colour image becomes its BT.601 luma (alpha ignored), (H, W, 1) is squeezed."""
-    img = image.data if isinstance(image, Tensor) else xp.asarray(image)
+    img = image.data if isinstance(image, Tensor) else backend.namespace(image).asarray(image)
     if img.dtype.kind not in "biuf":
         raise TypeError(f"image must be numeric, got dtype {img.dtype}")
-    dtype = xp.float64 if img.dtype == xp.float64 else xp.float32
+    dtype = backend.float64 if img.dtype == backend.float64 else backend.float32
     img = img.astype(dtype, copy=False)
     if img.ndim == 3 and img.shape[2] == 1:
         return img[:, :, 0]
@@ -151,6 +151,7 @@ def _non_maximum_suppression(mag, dy, dx):
     """Keep the pixels whose magnitude is a maximum along the gradient direction, quantized to
     0°, 45°, 90° and 135° (angles in array coordinates, y down). Ties between two neighbours
     along the gradient keep the one at lower index only, so an edge is one pixel wide."""
+    xp = backend.namespace(mag)
     angle = xp.rad2deg(xp.arctan2(dy, dx)) % 180.0
     padded = xp.pad(mag, 1)
     keep = xp.zeros(mag.shape, dtype=bool)
@@ -171,7 +172,7 @@ def _non_maximum_suppression(mag, dy, dx):
 
 def _dilate(mask):
     """3 × 3 (8-connected) binary dilation."""
-    padded = xp.pad(mask, 1)
+    padded = backend.namespace(mask).pad(mask, 1)
     out = mask.copy()
     for oy in (-1, 0, 1):
         for ox in (-1, 0, 1):
@@ -184,6 +185,7 @@ def _hysteresis(strong, weak):
     """The weak pixels 8-connected (through weak pixels) to a strong one: strong pixels grown
     one ring at a time within ``weak`` until nothing changes."""
     edges = strong & weak
+    xp = backend.namespace(edges)
     while True:
         grown = _dilate(edges) & weak
         if xp.array_equal(grown, edges):
@@ -224,6 +226,7 @@ def canny(image, sigma=1.4, low=0.1, high=0.3, relative=True):
     if lo > hi:
         raise ValueError(f"low must not exceed high, got low={low!r}, high={high!r}")
     img = _grayscale(image)
+    xp = backend.namespace(img)
     if img.size == 0:
         return xp.zeros(img.shape, dtype=bool)
     if s > 0:

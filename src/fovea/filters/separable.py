@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
+
 
 def separate(kernel, tol: float = 1e-6):
     """(column, row) 1-D vectors with outer(column, row) == kernel when the kernel has rank 1
-    (by SVD: every singular value after the first below ``tol`` × the first), else None."""
-    k = np.asarray(kernel, dtype=np.float64)
+    (by SVD: every singular value after the first below ``tol`` × the first), else None.
+    Computed on the host: the factors are NumPy arrays whatever the kernel's device."""
+    k = np.asarray(backend.to_numpy(kernel), dtype=np.float64)
     if k.ndim != 2:
         raise ValueError(f"kernel must be 2-D, got shape {k.shape}")
     if k.size == 0 or not np.all(np.isfinite(k)):

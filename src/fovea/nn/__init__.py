@@ -1,25 +1,28 @@
 """fovea.nn: modules, layers, losses and initialization with PyTorch's names."""
 
 from . import functional, init, utils
-from .activation import ELU, GELU, SELU, Hardtanh, LeakyReLU, Maxout, PReLU, SiLU, Softplus
-from .dropout import Dropout, Dropout2d
-from .layers import (
-                     AvgPool2d,
-                     Conv2d,
-                     Flatten,
-                     Identity,
-                     Linear,
-                     LogSoftmax,
-                     MaxPool2d,
-                     ReLU,
-                     Sigmoid,
-                     Softmax,
-                     Tanh,
+from .activation import (
+    ELU,
+    GELU,
+    SELU,
+    Hardtanh,
+    LeakyReLU,
+    LogSoftmax,
+    Maxout,
+    PReLU,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
 )
+from .dropout import Dropout, Dropout2d
+from .layers import Conv2d, Flatten, Identity, Linear
 from .loss import CrossEntropyLoss, MSELoss
 from .module import Module, ModuleList, Parameter, Sequential
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, LocalResponseNorm
-from .pooling import AdaptiveAvgPool2d
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
 __all__ = ["functional", "init", "utils", "Module", "ModuleList", "Parameter", "Sequential",
            "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Identity", "ReLU",

@@ -1,27 +1,74 @@
 """Activation modules with PyTorch's names, signatures and reprs.
 
-LeakyReLU, PReLU, ELU, SELU, GELU, SiLU, Softplus, Hardtanh and Maxout, thin over the
-primitives in :mod:`fovea.ops.activations` (ReLU, Sigmoid and Tanh live in ``layers``).
-``inplace`` is accepted where PyTorch has it, for drop-in compatibility, and shown in the repr;
-these compute out of place, which gives the same values (``nn.ReLU`` alone honours it, where
-no graph is recorded).
+ReLU, Sigmoid, Tanh, Softmax, LogSoftmax, LeakyReLU, PReLU, ELU, SELU, GELU, SiLU, Softplus,
+Hardtanh and Maxout, thin over the functionals of :mod:`fovea.nn.functional`. ``inplace`` is
+accepted where PyTorch has it, for drop-in compatibility, and shown in the repr; these compute
+out of place, which gives the same values (``nn.ReLU`` alone honours it, where no graph is
+recorded).
 """
 
 from __future__ import annotations
 
-from ..backend import get_default_dtype, xp
-from ..ops import activations as A
+from .. import backend
+from ..backend import get_default_dtype
+from . import functional as F
 from . import init
 from .module import Module, Parameter
 
-__all__ = ["LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "SiLU", "Softplus", "Hardtanh",
-           "Maxout"]
+__all__ = ["ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "LeakyReLU", "PReLU", "ELU",
+           "SELU", "GELU", "SiLU", "Softplus", "Hardtanh", "Maxout"]
 
 
 def _inplace(inplace: bool, first: bool = False) -> str:
     if not inplace:
         return ""
     return "inplace=True" if first else ", inplace=True"
+
+
+class ReLU(Module):
+    """max(0, x). With ``inplace=True`` the input is overwritten where no graph is recorded
+    (see :func:`fovea.relu`), as torchvision's models do at inference."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x):
+        return F.relu(x, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class Sigmoid(Module):
+    """σ(x) = 1 / (1 + e^(−x))"""
+
+    def forward(self, x):
+        return F.sigmoid(x)
+
+
+class Tanh(Module):
+    """tanh(x)"""
+
+    def forward(self, x):
+        return F.tanh(x)
+
+
+class Softmax(Module):
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.softmax(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    def forward(self, x):
+        return F.log_softmax(x, self.dim)
 
 
 class LeakyReLU(Module):
@@ -32,7 +79,7 @@ class LeakyReLU(Module):
         self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, x):
-        return A.leaky_relu(x, self.negative_slope)
+        return F.leaky_relu(x, self.negative_slope)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}{_inplace(self.inplace)}"
@@ -44,18 +91,19 @@ class PReLU(Module):
     Initialized to ``init``; state_dict key "weight".
     """
 
-    def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype=None):
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None):
         super().__init__()
         self.num_parameters, self.init = num_parameters, init
         dtype = dtype or get_default_dtype()
-        self.weight = Parameter(xp.empty((num_parameters,), dtype=dtype))
+        with backend.on(device) as xp:
+            self.weight = Parameter(xp.empty((num_parameters,), dtype=dtype))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         init.constant_(self.weight, self.init)
 
     def forward(self, x):
-        return A.prelu(x, self.weight)
+        return F.prelu(x, self.weight)
 
     def extra_repr(self) -> str:
         return f"num_parameters={self.num_parameters}"
@@ -69,7 +117,7 @@ class ELU(Module):
         self.alpha, self.inplace = alpha, inplace
 
     def forward(self, x):
-        return A.elu(x, self.alpha)
+        return F.elu(x, self.alpha)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}{_inplace(self.inplace)}"
@@ -83,7 +131,7 @@ class SELU(Module):
         self.inplace = inplace
 
     def forward(self, x):
-        return A.selu(x)
+        return F.selu(x)
 
     def extra_repr(self) -> str:
         return _inplace(self.inplace, first=True)
@@ -99,7 +147,7 @@ class GELU(Module):
         self.approximate = approximate
 
     def forward(self, x):
-        return A.gelu(x, approximate=self.approximate)
+        return F.gelu(x, approximate=self.approximate)
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
@@ -113,7 +161,7 @@ class SiLU(Module):
         self.inplace = inplace
 
     def forward(self, x):
-        return A.silu(x)
+        return F.silu(x)
 
     def extra_repr(self) -> str:
         return _inplace(self.inplace, first=True)
@@ -127,7 +175,7 @@ class Softplus(Module):
         self.beta, self.threshold = beta, threshold
 
     def forward(self, x):
-        return A.softplus(x, self.beta, self.threshold)
+        return F.softplus(x, self.beta, self.threshold)
 
     def extra_repr(self) -> str:
         return f"beta={self.beta}, threshold={self.threshold}"
@@ -147,7 +195,7 @@ class Hardtanh(Module):
             raise ValueError(f"max_val {self.max_val} is below min_val {self.min_val}")
 
     def forward(self, x):
-        return A.hardtanh(x, self.min_val, self.max_val)
+        return F.hardtanh(x, self.min_val, self.max_val)
 
     def extra_repr(self) -> str:
         return f"min_val={self.min_val}, max_val={self.max_val}{_inplace(self.inplace)}"
@@ -169,7 +217,7 @@ class Maxout(Module):
         self.k = int(k)
 
     def forward(self, x):
-        return A.maxout(x, self.k)
+        return F.maxout(x, self.k)
 
     def extra_repr(self) -> str:
         return f"k={self.k}"

@@ -1,6 +1,7 @@
 """Weight initialization, in place, with PyTorch's names and formulas.
 
-Samples come from the global generator (``fovea.manual_seed``) in the tensor's own dtype.
+Samples come from the generator of the tensor's device (``fovea.manual_seed`` seeds them all),
+in the tensor's own dtype.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from ..backend import xp
 
 
 def calculate_gain(nonlinearity: str, param=None) -> float:
@@ -41,22 +41,29 @@ def calculate_fan_in_and_fan_out(tensor):
 
 
 def _fill(tensor, values):
+    xp = backend.namespace(tensor.data)
     tensor.data = xp.asarray(values, dtype=tensor.dtype).reshape(tensor.shape)
     return tensor
 
 
+def _rng(tensor):
+    """The generator of the device ``tensor`` lives on (``backend.rng()`` is the CPU's)."""
+    device = backend.device_of(tensor.data)
+    return backend.rng() if device == backend.CPU else backend.rng(device)
+
+
 def uniform_(tensor, a: float = 0.0, b: float = 1.0):
     """Fill with U(a, b)."""
-    return _fill(tensor, backend.rng().uniform(a, b, tensor.shape))
+    return _fill(tensor, _rng(tensor).uniform(a, b, tensor.shape))
 
 
 def normal_(tensor, mean: float = 0.0, std: float = 1.0):
     """Fill with N(mean, std²)."""
-    return _fill(tensor, backend.rng().normal(mean, std, tensor.shape))
+    return _fill(tensor, _rng(tensor).normal(mean, std, tensor.shape))
 
 
 def constant_(tensor, val: float):
-    return _fill(tensor, xp.full(tensor.shape, val))
+    return _fill(tensor, backend.namespace(tensor.data).full(tensor.shape, val))
 
 
 def zeros_(tensor):
@@ -120,7 +127,8 @@ def orthogonal_(tensor, gain: float = 1.0):
         return tensor
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
-    flat = xp.asarray(backend.rng().normal(0.0, 1.0, (rows, cols)))
+    xp = backend.namespace(tensor.data)
+    flat = xp.asarray(_rng(tensor).normal(0.0, 1.0, (rows, cols)))
     if rows < cols:
         flat = flat.T
     q, r = xp.linalg.qr(flat)
@@ -138,6 +146,7 @@ def _norm_cdf(x: float) -> float:
 def _norm_ppf(p):
     """Φ⁻¹(p) elementwise for p in (0, 1): Acklam's rational approximation (relative error
     below 1.2e-9, far below float32's resolution)."""
+    xp = backend.namespace(p)
     a = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02,
          1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00)
     b = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02,
@@ -182,7 +191,8 @@ def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
     if flip:
         alpha, beta = -beta, -alpha
     lo, hi = _norm_cdf(alpha), _norm_cdf(beta)
-    u = xp.asarray(backend.rng().uniform(lo, hi, tensor.shape))
+    xp = backend.namespace(tensor.data)
+    u = xp.asarray(_rng(tensor).uniform(lo, hi, tensor.shape))
     z = _norm_ppf(xp.clip(u, max(lo, 1e-300), hi))
     if flip:
         z = -z
@@ -193,7 +203,7 @@ def eye_(tensor):
     """The identity matrix (a 2-D tensor only): the "pass the input through" initialization."""
     if tensor.ndim != 2:
         raise ValueError(f"eye_ needs a 2-D tensor, got shape {tensor.shape}")
-    return _fill(tensor, xp.eye(*tensor.shape))
+    return _fill(tensor, backend.namespace(tensor.data).eye(*tensor.shape))
 
 
 def dirac_(tensor, groups: int = 1):
@@ -208,6 +218,7 @@ def dirac_(tensor, groups: int = 1):
                          f"{groups} groups")
     per_group = out_channels // groups
     n = min(per_group, tensor.shape[1])
+    xp = backend.namespace(tensor.data)
     values = xp.zeros(tensor.shape)
     d = xp.arange(n)
     centre = tuple(k // 2 for k in tensor.shape[2:])
@@ -237,7 +248,7 @@ def _draw(shape, dtype, normal: bool, scale: float):
         a = rng.random(shape, dtype=draw_dtype)
         a *= 2 * scale
         a -= scale
-    return xp.asarray(a, dtype=dtype)
+    return backend.asarray(a, dtype)
 
 
 def layer_weights(shape, fan_in: int, fan_out: int, init: str = "torch", bias: bool = True):
@@ -258,4 +269,4 @@ def layer_weights(shape, fan_in: int, fan_out: int, init: str = "torch", bias: b
         return weight, (_draw((shape[0],), dtype, False, bound) if bias else None)
     std = math.sqrt(2.0 / fan_out) if init == "kaiming_out" else 0.01
     weight = _draw(shape, dtype, True, std)
-    return weight, (xp.zeros((shape[0],), dtype=dtype) if bias else None)
+    return weight, (backend.get().xp.zeros((shape[0],), dtype=dtype) if bias else None)

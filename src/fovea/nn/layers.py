@@ -1,10 +1,11 @@
-"""Layers: Linear, Conv2d, pooling, Flatten and activations, with PyTorch's default init."""
+"""Layers: Linear and Conv2d (with PyTorch's default init), Flatten and Identity."""
 
 from __future__ import annotations
 
 import math
 
-from ..backend import get_default_dtype, xp
+from .. import backend
+from ..backend import get_default_dtype
 from ..ops import conv
 from . import functional as F
 from . import init
@@ -22,12 +23,14 @@ class Linear(Module):
     Init as PyTorch: W and b ~ U(−1/√in, 1/√in) (kaiming_uniform_ with a = √5).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
+                 dtype=None):
         super().__init__()
         dtype = dtype or get_default_dtype()
         self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(xp.empty((out_features, in_features), dtype=dtype))
-        self.bias = Parameter(xp.empty((out_features,), dtype=dtype)) if bias else None
+        with backend.on(device) as xp:
+            self.weight = Parameter(xp.empty((out_features, in_features), dtype=dtype))
+            self.bias = Parameter(xp.empty((out_features,), dtype=dtype)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -50,7 +53,7 @@ class Conv2d(Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, bias: bool = True, dtype=None):
+                 dilation=1, groups: int = 1, bias: bool = True, device=None, dtype=None):
         super().__init__()
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"in_channels {in_channels} and out_channels {out_channels} must "
@@ -61,8 +64,9 @@ class Conv2d(Module):
         self.stride, self.padding = conv.pair(stride, "stride"), conv.pair(padding, "padding")
         self.dilation, self.groups = conv.pair(dilation, "dilation"), groups
         shape = (out_channels, in_channels // groups) + self.kernel_size
-        self.weight = Parameter(xp.empty(shape, dtype=dtype))
-        self.bias = Parameter(xp.empty((out_channels,), dtype=dtype)) if bias else None
+        with backend.on(device) as xp:
+            self.weight = Parameter(xp.empty(shape, dtype=dtype))
+            self.bias = Parameter(xp.empty((out_channels,), dtype=dtype)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -87,41 +91,6 @@ class Conv2d(Module):
         return s + ("" if self.bias is not None else ", bias=False")
 
 
-class MaxPool2d(Module):
-    """Max over kernel_size windows (stride defaults to kernel_size)."""
-
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-        super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
-        self.dilation, self.ceil_mode = dilation, ceil_mode
-
-    def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
-                            self.ceil_mode)
-
-    def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
-
-
-class AvgPool2d(Module):
-    """Mean over kernel_size windows (stride defaults to kernel_size)."""
-
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
-                 count_include_pad=True, divisor_override=None):
-        super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
-        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
-        self.divisor_override = divisor_override
-
-    def forward(self, x):
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad, self.divisor_override)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
-
-
 class Flatten(Module):
     """Flattens dims start_dim..end_dim (by default all but the batch dimension)."""
 
@@ -139,49 +108,3 @@ class Flatten(Module):
 class Identity(Module):
     def forward(self, x):
         return x
-
-
-class ReLU(Module):
-    """max(0, x). With ``inplace=True`` the input is overwritten where no graph is recorded
-    (see :func:`fovea.relu`), as torchvision's models do at inference."""
-
-    def __init__(self, inplace: bool = False):
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, x):
-        return F.relu(x, inplace=self.inplace)
-
-    def extra_repr(self) -> str:
-        return "inplace=True" if self.inplace else ""
-
-
-class Sigmoid(Module):
-    """σ(x) = 1 / (1 + e^(−x))"""
-
-    def forward(self, x):
-        return F.sigmoid(x)
-
-
-class Tanh(Module):
-    """tanh(x)"""
-
-    def forward(self, x):
-        return F.tanh(x)
-
-
-class Softmax(Module):
-    def __init__(self, dim: int = -1):
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, x):
-        return F.softmax(x, self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
-
-
-class LogSoftmax(Softmax):
-    def forward(self, x):
-        return F.log_softmax(x, self.dim)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import itertools
 from collections import OrderedDict, namedtuple
 
+from .. import backend
 from ..autograd import Tensor
-from ..backend import xp
 from ..errors import ShapeError
 
 
@@ -19,7 +19,7 @@ class Parameter(Tensor):
 
     def __init__(self, data=None, requires_grad: bool = True):
         if data is None:
-            data = xp.empty((0,), dtype=xp.float32)
+            data = backend.asarray([], dtype=backend.float32)
         super().__init__(data.data if isinstance(data, Tensor) else data)
         self.requires_grad_(requires_grad)
 
@@ -196,7 +196,7 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad = Tensor._wrap(xp.zeros_like(p.grad.data))
+                p.grad = Tensor._wrap(backend.namespace(p.grad.data).zeros_like(p.grad.data))
 
     def apply(self, fn):
         """Call ``fn`` on every submodule, children before their parent (PyTorch's order)."""
@@ -205,20 +205,32 @@ class Module:
         fn(self)
         return self
 
-    def to(self, dtype):
-        """Convert floating parameters and buffers to ``dtype`` in place (e.g. float64)."""
+    def to(self, *args, **kwargs):
+        """Move parameters, their gradients and buffers to a device and/or convert the
+        floating ones to a dtype, in place, as ``torch.nn.Module.to``: ``to(device)``,
+        ``to(dtype)``, ``to(device, dtype)`` or keywords. Returns the module."""
+        device, dtype = backend.to_args(*args, **kwargs)
         for m in self.modules():
             for store in (m._parameters, m._buffers):
                 for t in store.values():
-                    if t is not None and t.data.dtype.kind == "f":
+                    if t is None:
+                        continue
+                    if dtype is not None and t.data.dtype.kind == "f":
                         t.data = t.data.astype(dtype)
+                    if device is not None:
+                        t.data = backend.to_device(t.data, device)
+                        if t.grad is not None:
+                            t.grad.data = backend.to_device(t.grad.data, device)
         return self
 
+    def cpu(self):
+        return self.to(backend.CPU)
+
     def double(self):
-        return self.to(xp.float64)
+        return self.to(backend.float64)
 
     def float(self):
-        return self.to(xp.float32)
+        return self.to(backend.float32)
 
     # ---- state ----------------------------------------------------------------------------
     def state_dict(self) -> OrderedDict[str, Tensor]:
@@ -257,7 +269,8 @@ class Module:
             if key not in state_dict:
                 continue
             value = state_dict[key]
-            arr = value.data if isinstance(value, Tensor) else xp.asarray(value)
+            arr = backend.to_device(value.data if isinstance(value, Tensor) else value,
+                                    target.device)
             if tuple(arr.shape) != tuple(target.shape):
                 raise ShapeError(
                     f"load_state_dict: {key} has shape {tuple(arr.shape)} in the state dict "
@@ -266,7 +279,8 @@ class Module:
             arrays[key] = arr
         for key, arr in arrays.items():
             target = own[key]
-            if target.data.flags.writeable:  # in place, so views of the old data see it too
+            xp = backend.namespace(target.data)
+            if backend.is_writeable(target.data):  # in place, so views of the old data see it
                 xp.copyto(target.data, arr, casting="unsafe")
             else:
                 target.data = xp.array(arr, dtype=target.dtype, copy=True)

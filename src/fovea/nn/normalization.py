@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numbers
 
-from ..backend import get_default_dtype, int64, xp
+from .. import backend
+from ..backend import get_default_dtype, int64
 from ..errors import ShapeError
 from ..ops import norm
 from .module import Module, Parameter
@@ -24,25 +25,27 @@ class _BatchNorm(Module):
     _dims = ()  # the accepted input ranks
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, track_running_stats: bool = True, dtype=None):
+                 affine: bool = True, track_running_stats: bool = True, device=None,
+                 dtype=None):
         super().__init__()
         dtype = dtype or get_default_dtype()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = Parameter(xp.ones((num_features,), dtype=dtype))
-            self.bias = Parameter(xp.zeros((num_features,), dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        if track_running_stats:
-            self.register_buffer("running_mean", xp.zeros((num_features,), dtype=dtype))
-            self.register_buffer("running_var", xp.ones((num_features,), dtype=dtype))
-            self.register_buffer("num_batches_tracked", xp.zeros((), dtype=int64))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
+        with backend.on(device) as xp:
+            if affine:
+                self.weight = Parameter(xp.ones((num_features,), dtype=dtype))
+                self.bias = Parameter(xp.zeros((num_features,), dtype=dtype))
+            else:
+                self.register_parameter("weight", None)
+                self.register_parameter("bias", None)
+            if track_running_stats:
+                self.register_buffer("running_mean", xp.zeros((num_features,), dtype=dtype))
+                self.register_buffer("running_var", xp.ones((num_features,), dtype=dtype))
+                self.register_buffer("num_batches_tracked", xp.zeros((), dtype=int64))
+            else:
+                self.register_buffer("running_mean", None)
+                self.register_buffer("running_var", None)
+                self.register_buffer("num_batches_tracked", None)
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
@@ -100,7 +103,7 @@ class LayerNorm(Module):
     (zeros) of shape normalized_shape when ``elementwise_affine``."""
 
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
-                 bias: bool = True, dtype=None):
+                 bias: bool = True, device=None, dtype=None):
         super().__init__()
         dtype = dtype or get_default_dtype()
         if isinstance(normalized_shape, numbers.Integral):
@@ -108,11 +111,12 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(int(n) for n in normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         if elementwise_affine:
-            self.weight = Parameter(xp.ones(self.normalized_shape, dtype=dtype))
-            if bias:
-                self.bias = Parameter(xp.zeros(self.normalized_shape, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
+            with backend.on(device) as xp:
+                self.weight = Parameter(xp.ones(self.normalized_shape, dtype=dtype))
+                if bias:
+                    self.bias = Parameter(xp.zeros(self.normalized_shape, dtype=dtype))
+                else:
+                    self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -136,7 +140,7 @@ class GroupNorm(Module):
     per-channel affine (weight ones, bias zeros) when ``affine``."""
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
-                 affine: bool = True, dtype=None):
+                 affine: bool = True, device=None, dtype=None):
         super().__init__()
         if num_groups <= 0 or num_channels % num_groups:
             raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups "
@@ -145,8 +149,9 @@ class GroupNorm(Module):
         self.num_groups, self.num_channels = num_groups, num_channels
         self.eps, self.affine = eps, affine
         if affine:
-            self.weight = Parameter(xp.ones((num_channels,), dtype=dtype))
-            self.bias = Parameter(xp.zeros((num_channels,), dtype=dtype))
+            with backend.on(device) as xp:
+                self.weight = Parameter(xp.ones((num_channels,), dtype=dtype))
+                self.bias = Parameter(xp.zeros((num_channels,), dtype=dtype))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 
+from .. import backend
 from ..autograd import Tensor
-from ..backend import xp
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_"]
 
@@ -33,12 +33,12 @@ def _writable(params) -> list:
     counts = {}
     for b in bases:
         counts[id(b)] = counts.get(id(b), 0) + 1
-    return [bool(getattr(g.flags, "writeable", True)) and counts[id(b)] == 1
-            for g, b in zip(grads, bases)]
+    return [backend.is_writeable(g) and counts[id(b)] == 1 for g, b in zip(grads, bases)]
 
 
 def _vector_norm(a, norm_type: float):
     """‖a‖ of the flattened array ``a`` (or of a vector of norms), in a's dtype."""
+    xp = backend.namespace(a)
     a = xp.abs(a.reshape(-1))
     if a.size == 0:
         return xp.zeros((), dtype=a.dtype)
@@ -63,8 +63,9 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
     tensors = [tensors] if isinstance(tensors, Tensor) else [t for t in tensors if t is not None]
     norm_type = float(norm_type)
     if not tensors:
-        return Tensor._wrap(xp.zeros((), dtype=xp.float32))
+        return Tensor._wrap(backend.asarray(0.0, dtype=backend.float32))
     norms = [_vector_norm(t.data if isinstance(t, Tensor) else t, norm_type) for t in tensors]
+    xp = backend.namespace(*norms)
     dtype = xp.result_type(*norms)
     total = _vector_norm(xp.stack([xp.asarray(n, dtype=dtype) for n in norms]), norm_type)
     if error_if_nonfinite and not bool(xp.isfinite(total)):
@@ -79,13 +80,16 @@ def clip_grads_with_norm_(parameters, max_norm: float, total_norm) -> None:
     params = _params(parameters)
     if not params:
         return
-    total = total_norm.data if isinstance(total_norm, Tensor) else xp.asarray(total_norm)
+    total = (total_norm.data if isinstance(total_norm, Tensor)
+             else backend.namespace(params[0].grad.data).asarray(total_norm))
+    xp = backend.namespace(total)
     coef = xp.minimum(total.dtype.type(float(max_norm)) / (total + total.dtype.type(1e-6)),
                       total.dtype.type(1.0))
     for p, in_place in zip(params, _writable(params)):
         g = p.grad.data
         c = coef.astype(g.dtype)
-        with xp.errstate(invalid="ignore"):  # inf · 0 = nan for a non-finite total, as torch
+        # inf · 0 = nan for a non-finite total, as torch
+        with backend.errstate(g, invalid="ignore"):
             if in_place:
                 g *= c
             else:
@@ -113,6 +117,7 @@ def clip_grad_value_(parameters, clip_value: float) -> None:
     for p, in_place in zip(params, _writable(params)):
         g = p.grad.data
         lo, hi = g.dtype.type(-clip_value), g.dtype.type(clip_value)
+        xp = backend.namespace(g)
         if in_place:
             xp.clip(g, lo, hi, out=g)
         else:

@@ -1,19 +1,17 @@
 """Differentiable operations on Tensors, built from the primitives in this package.
 
 The functions here turn Python numbers and arrays into operands of the right dtype (a Python
-float next to a float32 tensor stays float32) and call the primitive. Importing this package
-also gives ``Tensor`` its operators (``+ - * / @ ** < …``) and methods (``sum``, ``reshape`` …).
+float next to a float32 tensor stays float32; :mod:`.operands`) and call the primitive.
+``Tensor``'s operators (``+ - * / @ ** < …``) and methods (``sum``, ``reshape`` …) are these
+functions.
 """
 
 from __future__ import annotations
 
-import builtins
-import numbers
-
 from .. import backend
 from ..autograd import Function, Tensor, is_grad_enabled
-from ..backend import xp
-from .conv import AvgPool2d, Conv2d, MaxPool2d
+from .activations import ReLU, Sigmoid, Tanh
+from .conv import Conv2d
 from .elementwise import (
     Abs,
     Add,
@@ -26,84 +24,47 @@ from .elementwise import (
     Mul,
     Neg,
     Pow,
-    ReLU,
-    Sigmoid,
     Sqrt,
     Sub,
-    Tanh,
     Where,
 )
 from .linalg import Linear, MatMul
+from .operands import (
+    cast,
+    check_same_dtype,
+    data_of,
+    float_operand,
+    operand_pair,
+    tensors_of_one_dtype,
+)
+from .pooling import AvgPool2d, MaxPool2d
 from .reduce import Max, Mean, Min, Sum
 from .shape import Cat, Expand, GetItem, Pad, Permute, Reshape, Stack
 from .softmax import CrossEntropy, LogSoftmax, Softmax
 
 
-def _operand(x, like=None):
-    """x as a Tensor or array of a dtype that fits ``like`` without upcasting it."""
-    if isinstance(x, Tensor):
-        return x
-    # Python and NumPy scalars alike take the tensor's dtype (as in PyTorch): np.float32(2)
-    # next to a float64 tensor is a number, not a float32 operand
-    if isinstance(x, (bool, numbers.Number)) and like is not None:
-        dt = like.dtype
-        if dt.kind != "f" and not isinstance(x, numbers.Integral):
-            dt = backend.get_default_dtype()
-        return xp.asarray(x, dtype=dt)
-    return backend.asarray(x)
-
-
-def _pair(a, b):
-    """Two operands of one dtype: a float tensor fixes the dtype of numbers and int tensors."""
-    ta = a if isinstance(a, Tensor) else None
-    tb = b if isinstance(b, Tensor) else None
-    a = _operand(a, tb.data if ta is None and tb is not None else None)
-    b = _operand(b, ta.data if tb is None and ta is not None else None)
-    da = a.dtype
-    db = b.dtype
-    if da != db:
-        fa, fb = da.kind == "f", db.kind == "f"
-        if fa and fb:
-            raise TypeError(f"dtype mismatch: {da} and {db}; convert one explicitly "
-                            "(.float() or .double())")
-        if fa or fb:
-            target = da if fa else db
-            a = a if fa else _cast(a, target)
-            b = b if fb else _cast(b, target)
-    return a, b
-
-
-def _cast(x, dtype):
-    return x.to(dtype) if isinstance(x, Tensor) else x.astype(dtype)
-
-
-def _float_operand(a):
-    a = a if isinstance(a, Tensor) else Tensor(a)
-    return a if a.dtype.kind == "f" else a.to(backend.get_default_dtype())
-
-
 # ---- arithmetic -------------------------------------------------------------------------
 def add(a, b):
-    return Add.apply(*_pair(a, b))
+    return Add.apply(*operand_pair(a, b))
 
 
 def sub(a, b):
-    return Sub.apply(*_pair(a, b))
+    return Sub.apply(*operand_pair(a, b))
 
 
 def mul(a, b):
-    return Mul.apply(*_pair(a, b))
+    return Mul.apply(*operand_pair(a, b))
 
 
 def div(a, b):
-    a, b = _pair(a, b)
+    a, b = operand_pair(a, b)
     if a.dtype.kind != "f":
-        a, b = _cast(a, backend.get_default_dtype()), _cast(b, backend.get_default_dtype())
+        a, b = cast(a, backend.get_default_dtype()), cast(b, backend.get_default_dtype())
     return Div.apply(a, b)
 
 
 def pow(a, b):  # noqa: A001 - PyTorch's name
-    a, b = _pair(a, b)
+    a, b = operand_pair(a, b)
     return Pow.apply(a, b)
 
 
@@ -112,15 +73,15 @@ def neg(a):
 
 
 def exp(a):
-    return Exp.apply(_float_operand(a))
+    return Exp.apply(float_operand(a))
 
 
 def log(a):
-    return Log.apply(_float_operand(a))
+    return Log.apply(float_operand(a))
 
 
 def sqrt(a):
-    return Sqrt.apply(_float_operand(a))
+    return Sqrt.apply(float_operand(a))
 
 
 def abs(a):  # noqa: A001 - PyTorch's name
@@ -128,16 +89,17 @@ def abs(a):  # noqa: A001 - PyTorch's name
 
 
 def maximum(a, b):
-    return Maximum.apply(*_pair(a, b))
+    return Maximum.apply(*operand_pair(a, b))
 
 
 def minimum(a, b):
-    return Minimum.apply(*_pair(a, b))
+    return Minimum.apply(*operand_pair(a, b))
 
 
 def where(condition, a, b):
-    cond = condition.data if isinstance(condition, Tensor) else xp.asarray(condition)
-    a, b = _pair(a, b)
+    a, b = operand_pair(a, b)
+    cond = (condition.data if isinstance(condition, Tensor)
+            else backend.namespace(data_of(a), data_of(b)).asarray(condition))
     return Where.apply(cond.astype(bool, copy=False), a, b)
 
 
@@ -152,23 +114,24 @@ def relu(x, inplace=False):
     """max(0, x). ``inplace=True`` (as in PyTorch) overwrites x and returns it where no graph
     is being recorded through x (under ``no_grad``, or when x needs no gradient), which saves
     a new array per layer at inference; while recording it computes out of place."""
-    if (inplace and isinstance(x, Tensor) and x.data.flags.writeable
+    if (inplace and isinstance(x, Tensor) and backend.is_writeable(x.data)
             and not (is_grad_enabled() and x.requires_grad)):
+        xp = backend.namespace(x.data)
         xp.maximum(x.data, xp.zeros((), dtype=x.dtype), out=x.data)
         return x
     return ReLU.apply(x)
 
 
 def sigmoid(x):
-    return Sigmoid.apply(_float_operand(x))
+    return Sigmoid.apply(float_operand(x))
 
 
 def tanh(x):
-    return Tanh.apply(_float_operand(x))
+    return Tanh.apply(float_operand(x))
 
 
 def matmul(a, b):
-    return MatMul.apply(*_pair(a, b))
+    return MatMul.apply(*operand_pair(a, b))
 
 
 # ---- reductions -------------------------------------------------------------------------
@@ -177,7 +140,7 @@ def sum(a, dim=None, keepdim=False):  # noqa: A001 - PyTorch's name
 
 
 def mean(a, dim=None, keepdim=False):
-    return Mean.apply(_float_operand(a), dim=dim, keepdim=keepdim)
+    return Mean.apply(float_operand(a), dim=dim, keepdim=keepdim)
 
 
 def amax(a, dim=None, keepdim=False):
@@ -189,13 +152,17 @@ def amin(a, dim=None, keepdim=False):
 
 
 def argmax(a, dim=None, keepdim=False):
-    data = a.data if isinstance(a, Tensor) else xp.asarray(a)
-    return Tensor._wrap(xp.argmax(data, axis=dim, keepdims=keepdim).astype(backend.int64))
+    data = data_of(a)
+    xp = backend.namespace(data)
+    return Tensor._wrap(xp.argmax(xp.asarray(data), axis=dim, keepdims=keepdim)
+                        .astype(backend.int64))
 
 
 def argmin(a, dim=None, keepdim=False):
-    data = a.data if isinstance(a, Tensor) else xp.asarray(a)
-    return Tensor._wrap(xp.argmin(data, axis=dim, keepdims=keepdim).astype(backend.int64))
+    data = data_of(a)
+    xp = backend.namespace(data)
+    return Tensor._wrap(xp.argmin(xp.asarray(data), axis=dim, keepdims=keepdim)
+                        .astype(backend.int64))
 
 
 def _pick(a, index, dim, keepdim):
@@ -204,6 +171,7 @@ def _pick(a, index, dim, keepdim):
     if a.ndim == 0:
         return reshape(a, ()), index
     dim = dim % a.ndim
+    xp = backend.namespace(index.data)
     idx = tuple(index.data if i == dim else xp.arange(n).reshape((n,) + (1,) * (a.ndim - 1 - i))
                 for i, n in enumerate(a.shape))
     values = getitem(a, idx)
@@ -281,43 +249,29 @@ def expand(a, *shape):
     return Expand.apply(a, shape=shape)
 
 
-def _index(idx):
+def _index(idx, like):
     if isinstance(idx, Tensor):
         return idx.data
     if isinstance(idx, tuple):
         return tuple(i.data if isinstance(i, Tensor) else i for i in idx)
     if isinstance(idx, list):
-        return xp.asarray(idx)
+        return backend.namespace(like).asarray(idx)
     return idx
 
 
 def getitem(a, idx):
-    return GetItem.apply(a, idx=_index(idx))
-
-
-def _same_dtype(name, *operands):
-    """Input, weight and bias of one dtype, as PyTorch requires: NumPy would silently upcast."""
-    dtypes = {str(o.dtype) for o in operands if o is not None and hasattr(o, "dtype")}
-    if len(dtypes) > 1:
-        raise TypeError(f"{name}: dtype mismatch {sorted(dtypes)}; convert explicitly "
-                        "(.float() or .double())")
-
-
-def _tensors_of_one_dtype(tensors, name):
-    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
-    _same_dtype(name, *tensors)
-    return tensors
+    return GetItem.apply(a, idx=_index(idx, data_of(a)))
 
 
 def cat(tensors, dim=0):
-    return Cat.apply(*_tensors_of_one_dtype(tensors, "cat"), dim=dim)
+    return Cat.apply(*tensors_of_one_dtype(tensors, "cat"), dim=dim)
 
 
 concatenate = cat
 
 
 def stack(tensors, dim=0):
-    return Stack.apply(*_tensors_of_one_dtype(tensors, "stack"), dim=dim)
+    return Stack.apply(*tensors_of_one_dtype(tensors, "stack"), dim=dim)
 
 
 def pad(a, pad, mode="constant", value=0.0):
@@ -328,20 +282,20 @@ def pad(a, pad, mode="constant", value=0.0):
 
 # ---- neural-network primitives ------------------------------------------------------------
 def softmax(a, dim=-1):
-    return Softmax.apply(_float_operand(a), dim=dim)
+    return Softmax.apply(float_operand(a), dim=dim)
 
 
 def log_softmax(a, dim=-1):
-    return LogSoftmax.apply(_float_operand(a), dim=dim)
+    return LogSoftmax.apply(float_operand(a), dim=dim)
 
 
 def linear(x, weight, bias=None):
-    _same_dtype("linear", x, weight, bias)
+    check_same_dtype("linear", x, weight, bias)
     return Linear.apply(x, weight, bias)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    _same_dtype("conv2d", x, weight, bias)
+    check_same_dtype("conv2d", x, weight, bias)
     return Conv2d.apply(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
                         groups=groups)
 
@@ -360,29 +314,56 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 
 def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0):
-    t = target.data if isinstance(target, Tensor) else xp.asarray(target)
+    t = (target.data if isinstance(target, Tensor)
+         else backend.namespace(data_of(logits)).asarray(target))
     w = weight.data if isinstance(weight, Tensor) else weight
     return CrossEntropy.apply(logits, t, weight=w, reduction=reduction,
                               ignore_index=ignore_index, label_smoothing=label_smoothing)
 
 
-# ---- Tensor methods and operators -------------------------------------------------------
-def _compare(op):
-    def method(self, other):
-        other = other.data if isinstance(other, Tensor) else other
-        return Tensor._wrap(op(self.data, other))
-
-    return method
+# ---- comparisons (not differentiable: boolean results) -----------------------------------
+def _compare(name, a, b):
+    a, b = data_of(a), data_of(b)
+    return Tensor._wrap(getattr(backend.namespace(a, b), name)(a, b))
 
 
-def _to(self, dtype):
-    """A copy in ``dtype`` (differentiable between floating dtypes)."""
+def lt(a, b):
+    return _compare("less", a, b)
+
+
+def le(a, b):
+    return _compare("less_equal", a, b)
+
+
+def gt(a, b):
+    return _compare("greater", a, b)
+
+
+def ge(a, b):
+    return _compare("greater_equal", a, b)
+
+
+def eq(a, b):
+    return _compare("equal", a, b)
+
+
+def ne(a, b):
+    return _compare("not_equal", a, b)
+
+
+# ---- devices and dtypes -------------------------------------------------------------------
+def to(a, device=None, dtype=None):
+    """``a`` in ``dtype`` on ``device`` (None: unchanged); ``a`` itself when nothing changes.
+    Differentiable between floating dtypes and across devices."""
     dtype = backend.dtype_of(dtype)
-    if dtype == self.dtype:
-        return self
-    if self.requires_grad and dtype.kind == "f":
-        return _Cast.apply(self, dtype=dtype)
-    return Tensor._wrap(self.data.astype(dtype))
+    if dtype is not None and dtype != a.dtype:
+        if a.requires_grad and dtype.kind == "f":
+            a = _Cast.apply(a, dtype=dtype)
+        else:
+            a = Tensor._wrap(a.data.astype(dtype))
+    if device is not None and not backend.is_on(a.data, backend.as_device(device)):
+        a = _Transfer.apply(a, device=backend.as_device(device))
+    return a
 
 
 class _Cast(Function):
@@ -396,31 +377,12 @@ class _Cast(Function):
         return g.astype(self.dtype)
 
 
-def _view(self, *shape):
-    return reshape(self, *shape)
+class _Transfer(Function):
+    """A copy on another device; the gradient is copied back to the source device."""
 
+    def forward(self, a, device):
+        self.source = backend.device_of(a)
+        return backend.to_device(a, device)
 
-_methods = {
-    "__add__": add, "__radd__": lambda s, o: add(o, s),
-    "__sub__": sub, "__rsub__": lambda s, o: sub(o, s),
-    "__mul__": mul, "__rmul__": lambda s, o: mul(o, s),
-    "__truediv__": div, "__rtruediv__": lambda s, o: div(o, s),
-    "__pow__": pow, "__rpow__": lambda s, o: pow(o, s),
-    "__matmul__": matmul, "__rmatmul__": lambda s, o: matmul(o, s),
-    "__neg__": neg, "__abs__": abs, "__getitem__": getitem,
-    "__lt__": _compare(xp.less), "__le__": _compare(xp.less_equal),
-    "__gt__": _compare(xp.greater), "__ge__": _compare(xp.greater_equal),
-    "__eq__": _compare(xp.equal), "__ne__": _compare(xp.not_equal),
-    "add": add, "sub": sub, "mul": mul, "div": div, "pow": pow, "neg": neg, "exp": exp,
-    "log": log, "sqrt": sqrt, "abs": abs, "relu": relu, "sigmoid": sigmoid, "tanh": tanh,
-    "clip": clip, "clamp": clip, "maximum": maximum, "minimum": minimum, "matmul": matmul,
-    "sum": sum, "mean": mean, "max": max, "min": min, "amax": amax, "amin": amin,
-    "argmax": argmax, "argmin": argmin, "reshape": reshape, "view": _view,
-    "permute": permute, "transpose": transpose, "flatten": flatten, "unsqueeze": unsqueeze,
-    "squeeze": squeeze, "expand": expand, "softmax": softmax, "log_softmax": log_softmax,
-    "to": _to, "float": lambda s: _to(s, backend.float32),
-    "double": lambda s: _to(s, backend.float64), "long": lambda s: _to(s, backend.int64),
-}
-for _name, _fn in _methods.items():
-    setattr(Tensor, _name, _fn)
-Tensor.T = property(lambda s: permute(s, tuple(builtins.reversed(range(s.ndim)))))
+    def backward(self, g):
+        return backend.to_device(g, self.source)

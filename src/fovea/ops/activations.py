@@ -1,5 +1,6 @@
 """Activation functions: primitives (forward and backward side by side) and their functionals.
 
+ReLU, Sigmoid and Tanh (their functionals are ``fovea.relu`` & co., in :mod:`fovea.ops`),
 LeakyReLU, PReLU, ELU (and SELU, a scaled ELU), GELU (exact, via erf, or the tanh
 approximation), SiLU, Softplus, Hardtanh and Maxout follow ``torch.nn.functional``'s formulas,
 gradients (at the kinks too) and signatures. Every op computes in its input's dtype (a float32
@@ -19,13 +20,12 @@ from __future__ import annotations
 
 from .. import backend
 from ..autograd import Function, Tensor
-from ..backend import xp
 from ..errors import ShapeError
-from . import _float_operand, _same_dtype
+from .operands import check_same_dtype, float_operand
 
 __all__ = ["erf", "erfc", "leaky_relu", "prelu", "elu", "selu", "gelu", "silu", "softplus",
-           "hardtanh", "maxout", "Erf", "Erfc", "LeakyReLU", "PReLU", "ELU", "GELU", "SiLU",
-           "Softplus", "Hardtanh", "Maxout", "SELU_ALPHA", "SELU_SCALE"]
+           "hardtanh", "maxout", "ReLU", "Sigmoid", "Tanh", "Erf", "Erfc", "LeakyReLU", "PReLU",
+           "ELU", "GELU", "SiLU", "Softplus", "Hardtanh", "Maxout", "SELU_ALPHA", "SELU_SCALE"]
 
 # torch's SELU constants (Klambauer et al., 2017)
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -41,6 +41,47 @@ _GELU_KAPPA = 0.044715
 def _s(value, dtype):
     """A Python number as a scalar of ``dtype``: it never upcasts a float32 array."""
     return backend.scalar(value, dtype)
+
+
+# ---- ReLU, sigmoid, tanh ------------------------------------------------------------------
+class ReLU(Function):
+    """relu(x) = max(0, x); d/dx = 1 where x > 0."""
+
+    def forward(self, x):
+        xp = backend.namespace(x)
+        out = xp.maximum(x, xp.zeros((), dtype=x.dtype))
+        self.out = out
+        return out
+
+    def backward(self, g):
+        return g * (self.out > 0)  # a product with the mask: several times faster than where
+
+
+class Sigmoid(Function):
+    """σ(x) = 1 / (1 + e^(−x));  σ'(x) = σ(x)(1 − σ(x)). Stable for any |x|."""
+
+    def forward(self, x):
+        xp = backend.namespace(x)
+        e = xp.exp(-xp.abs(x))
+        one = xp.ones((), dtype=x.dtype)
+        out = xp.where(x >= 0, one / (one + e), e / (one + e))
+        self.out = out
+        return out
+
+    def backward(self, g):
+        s = self.out
+        return g * s * (1 - s)
+
+
+class Tanh(Function):
+    """tanh(x);  d/dx = 1 − tanh²(x)."""
+
+    def forward(self, x):
+        self.out = backend.namespace(x).tanh(x)
+        return self.out
+
+    def backward(self, g):
+        return g * (1 - self.out * self.out)
 
 
 # ---- erf and erfc: W. J. Cody's rational approximations ---------------------------------
@@ -84,6 +125,7 @@ def _rational(z, num_coef, den_coef):
 def _exp_minus_square(y):
     """exp(−y²) without the rounding error of y² in the exponent (Cody's split y = s + (y − s)
     with s a multiple of 1/16, so s² is exact): exp(−s²)·exp(−(y − s)(y + s)), y ≥ 0."""
+    xp = backend.namespace(y)
     dt = y.dtype
     s = y * _s(16, dt)
     xp.trunc(s, out=s)
@@ -107,11 +149,12 @@ def _erf_array(x, complement: bool):
     arithmetic on the CPU and a device sync on a GPU. The far tail |x| > 4 is evaluated only
     when some |x| is there. NaN stays NaN.
     """
+    xp = backend.namespace(x)
     if x.ndim == 0:  # arithmetic on 0-d arrays gives scalars, which the in-place steps need not
         return _erf_array(x.reshape(1), complement).reshape(())
     dt = x.dtype
     thresh, four = _s(_THRESH, dt), _s(4, dt)
-    xbig = _s(26.543 if dt == xp.float64 else 9.194, dt)  # erfc(xbig) ≈ the smallest normal
+    xbig = _s(26.543 if dt == backend.float64 else 9.194, dt)  # erfc(xbig) ≈ the smallest normal
     y = xp.abs(x)
     # |x| ≤ 0.46875: erf(x) = x·R(x²)
     t = xp.clip(x, -thresh, thresh)
@@ -139,6 +182,7 @@ def _erf_array(x, complement: bool):
 
 
 def _as_float_array(x):
+    xp = backend.namespace(x)
     x = xp.asarray(x)
     if x.dtype.kind != "f":
         return x.astype(backend.float64)
@@ -150,7 +194,7 @@ def _as_float_array(x):
 def _erf_dispatch(x, complement):
     if isinstance(x, Tensor):
         op = Erfc if complement else Erf
-        return op.apply(_float_operand(x))
+        return op.apply(float_operand(x))
     arr = _as_float_array(x)
     out = _erf_array(arr, complement)
     dt = getattr(x, "dtype", None)
@@ -174,6 +218,7 @@ def erfc(x):
 def _gauss(x, half: bool):
     """exp(−x²/2) if half else exp(−x²), with x clipped where the result is 0 anyway, so x² can
     not overflow."""
+    xp = backend.namespace(x)
     dt = x.dtype
     xc = xp.clip(x, _s(-40, dt), _s(40, dt))
     sq = xc * xc
@@ -209,6 +254,7 @@ class LeakyReLU(Function):
     """x if x > 0 else slope·x;  d/dx = 1 if x > 0 else slope (slope at 0, as PyTorch)."""
 
     def forward(self, x, negative_slope=0.01):
+        xp = backend.namespace(x)
         slope = _s(negative_slope, x.dtype)
         pos = x > 0
         if self.needs_grad:
@@ -216,6 +262,7 @@ class LeakyReLU(Function):
         return xp.where(pos, x, x * slope)
 
     def backward(self, g):
+        xp = backend.namespace(g)
         return xp.where(self.pos, g, g * self.slope)
 
 
@@ -227,6 +274,7 @@ class PReLU(Function):
     """
 
     def forward(self, x, weight):
+        xp = backend.namespace(x)
         if weight.size == 1:
             w = weight.reshape(())
             self.axes = None  # sum everything
@@ -240,6 +288,7 @@ class PReLU(Function):
         return xp.where(pos, x, x * w)
 
     def backward(self, g):
+        xp = backend.namespace(g)
         gx = gw = None
         if self.needs_grad[0]:
             gx = xp.where(self.pos, g, g * self.w)
@@ -253,6 +302,7 @@ class Hardtanh(Function):
     """clip(x, min_val, max_val);  d/dx = 1 strictly inside (0 at the bounds, as PyTorch)."""
 
     def forward(self, x, min_val=-1.0, max_val=1.0):
+        xp = backend.namespace(x)
         lo, hi = _s(min_val, x.dtype), _s(max_val, x.dtype)
         if self.needs_grad:
             self.inside = (x > lo) & (x < hi)
@@ -271,6 +321,7 @@ class Maxout(Function):
     """
 
     def forward(self, x, k):
+        xp = backend.namespace(x)
         n, c = x.shape[0], x.shape[1]
         xr = x.reshape((n, c // k, k) + x.shape[2:])
         out = xr[:, :, 0].copy()
@@ -288,6 +339,7 @@ class Maxout(Function):
         return out
 
     def backward(self, g):
+        xp = backend.namespace(g)
         idx, k = self.idx, self.k
         pieces = xp.arange(k).reshape((1, 1, k) + (1,) * (idx.ndim - 2))
         won = idx[:, :, None] == pieces
@@ -302,6 +354,7 @@ class ELU(Function):
     """
 
     def forward(self, x, alpha=1.0, scale=1.0):
+        xp = backend.namespace(x)
         dt = x.dtype
         zero = _s(0, dt)
         sa = _s(scale * alpha, dt)
@@ -316,6 +369,7 @@ class ELU(Function):
         return out
 
     def backward(self, g):
+        xp = backend.namespace(g)
         slope = xp.where(self.pos, self.scale, self.out + self.sa)
         return g * slope
 
@@ -328,6 +382,7 @@ class GELU(Function):
     """
 
     def forward(self, x, approximate="none"):
+        xp = backend.namespace(x)
         dt = x.dtype
         self.approximate = approximate
         if approximate == "none":
@@ -355,6 +410,7 @@ class GELU(Function):
 
 def _sigmoid(x):
     """σ(x), stable for any |x|: e^(−|x|) never overflows."""
+    xp = backend.namespace(x)
     one = _s(1, x.dtype)
     e = xp.exp(-xp.abs(x))
     r = one / (one + e)
@@ -384,6 +440,7 @@ class Softplus(Function):
     """
 
     def forward(self, x, beta=1.0, threshold=20.0):
+        xp = backend.namespace(x)
         dt = x.dtype
         z = x if beta == 1.0 else x * _s(beta, dt)
         linear = z > _s(threshold, dt)
@@ -395,20 +452,21 @@ class Softplus(Function):
         return xp.where(linear, x, sp)
 
     def backward(self, g):
+        xp = backend.namespace(g)
         return xp.where(self.linear, g, g * _sigmoid(self.z))
 
 
 # ---- functionals (torch.nn.functional's names and signatures) ------------------------------
 # ``inplace`` is accepted for PyTorch compatibility; fovea computes out of place (same values).
 def leaky_relu(x, negative_slope=0.01, inplace=False):
-    return LeakyReLU.apply(_float_operand(x), negative_slope=float(negative_slope))
+    return LeakyReLU.apply(float_operand(x), negative_slope=float(negative_slope))
 
 
 def prelu(x, weight):
     """x if x > 0 else weight·x; ``weight`` has 1 element, or one per channel (dim 1)."""
-    x = _float_operand(x)
+    x = float_operand(x)
     weight = weight if isinstance(weight, Tensor) else Tensor(weight, dtype=x.dtype)
-    _same_dtype("prelu", x, weight)
+    check_same_dtype("prelu", x, weight)
     n = weight.numel()
     if weight.ndim > 1:
         raise ShapeError(f"prelu: weight must be 1-D (or a scalar), got shape {weight.shape}")
@@ -421,31 +479,31 @@ def prelu(x, weight):
 
 
 def elu(x, alpha=1.0, inplace=False):
-    return ELU.apply(_float_operand(x), alpha=float(alpha), scale=1.0)
+    return ELU.apply(float_operand(x), alpha=float(alpha), scale=1.0)
 
 
 def selu(x, inplace=False):
-    return ELU.apply(_float_operand(x), alpha=SELU_ALPHA, scale=SELU_SCALE)
+    return ELU.apply(float_operand(x), alpha=SELU_ALPHA, scale=SELU_SCALE)
 
 
 def gelu(x, approximate="none"):
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return GELU.apply(_float_operand(x), approximate=approximate)
+    return GELU.apply(float_operand(x), approximate=approximate)
 
 
 def silu(x, inplace=False):
-    return SiLU.apply(_float_operand(x))
+    return SiLU.apply(float_operand(x))
 
 
 def softplus(x, beta=1.0, threshold=20.0):
-    return Softplus.apply(_float_operand(x), beta=float(beta), threshold=float(threshold))
+    return Softplus.apply(float_operand(x), beta=float(beta), threshold=float(threshold))
 
 
 def hardtanh(x, min_val=-1.0, max_val=1.0, inplace=False):
     if max_val < min_val:
         raise ValueError(f"hardtanh: max_val {max_val} is below min_val {min_val}")
-    return Hardtanh.apply(_float_operand(x), min_val=float(min_val), max_val=float(max_val))
+    return Hardtanh.apply(float_operand(x), min_val=float(min_val), max_val=float(max_val))
 
 
 def maxout(x, k):
@@ -454,7 +512,7 @@ def maxout(x, k):
     Channels j·k … j·k + k − 1 form output channel j; the gradient goes to the winning piece,
     the first on ties.
     """
-    x = _float_operand(x)
+    x = float_operand(x)
     k = int(k)
     if k < 1:
         raise ValueError(f"maxout: k must be a positive integer, got {k}")

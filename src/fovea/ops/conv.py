@@ -1,4 +1,4 @@
-"""Convolution (a CNN's correlation) and pooling over (N, C, H, W) tensors.
+"""Convolution (a CNN's correlation) over (N, C, H, W) tensors.
 
 The correlation core works *batch-last*: an (N, C, H, W) array is viewed as (C, H, W, N), so
 that every copy it makes moves contiguous runs of N (or OW·N) floats instead of runs of C.
@@ -7,18 +7,15 @@ weight (O, C, KH, KW), so the weight needs no reshuffling — and whose columns 
 pixels (oh, ow, n); one GEMM with the weights does the rest. The output is produced as a
 (O, OH, OW, N) array and handed back as its (N, O, OH, OW) transposed view: the next layer
 (ReLU, pooling, the next convolution) reads it batch-last again without a copy, and a
-Flatten of it is a free reshape. Pooling works on strided slices, one per kernel offset,
-which for this layout are long contiguous runs.
+Flatten of it is a free reshape.
 """
 
 from __future__ import annotations
 
-from .. import buffers
+from .. import backend
 from ..autograd import Function
-from ..backend import xp
+from ..backend import buffers
 from ..errors import ShapeError
-
-as_strided = xp.lib.stride_tricks.as_strided
 
 
 def pair(v, name="value"):
@@ -45,9 +42,9 @@ def to_batch_last(x, ph=0, pw=0, value=0.0, phases=1):
     """
     xb = x.transpose(1, 2, 3, 0)
     if phases == 1 and not ph and not pw:
-        return xp.ascontiguousarray(xb)
+        return backend.namespace(x).ascontiguousarray(xb)
     c, h, w, n = xb.shape
-    out = buffers.empty((c, h + 2 * ph, phases, -(-(w + 2 * pw) // phases), n), x.dtype)
+    out = buffers.empty((c, h + 2 * ph, phases, -(-(w + 2 * pw) // phases), n), x.dtype, x)
     for q in range(phases):
         rows = out[:, ph:h + ph, q]
         lo, hi = -(-(pw - q) // phases), -(-(pw + w - q) // phases)  # inside: m in [lo, hi)
@@ -103,29 +100,29 @@ def windows(xpad, kh, kw, oh, ow, stride, dilation):
     sc, sh, _, sm, sn = xpad.strides
     c, _, phases, _, n = xpad.shape
     (st_h, st_w), (d_h, d_w) = stride, dilation
-    return [as_strided(xpad[:, :, q], shape=(c, kh, len(range(q, kw, phases)), oh, ow, n),
-                       strides=(sc, sh * d_h, sm * d_w, sh * st_h, sm * (st_w // phases), sn),
-                       writeable=False)
+    return [backend.as_strided(xpad[:, :, q], shape=(c, kh, len(range(q, kw, phases)), oh, ow, n),
+                       strides=(sc, sh * d_h, sm * d_w, sh * st_h, sm * (st_w // phases), sn))
             for q in range(phases)]
 
 
-def patches(wins, rows=None):
+def patches(wins, xp, rows=None):
     """The patch matrix (C·KH·KW, rows·OW·N) of output rows ``rows`` (a slice; all by
     default), rows of the matrix ordered (c, kh, kw) like a PyTorch weight (kw in
-    :func:`phase_order` when the windows are split by phase)."""
+    :func:`phase_order` when the windows are split by phase); ``xp`` is the windows'
+    namespace, taken once per layer by the caller (a large kernel builds hundreds of blocks)."""
     if len(wins) == 1:  # the common case, kept lean: LeNet-5 builds 56 blocks per step
         win = wins[0] if rows is None else wins[0][:, :, :, rows]
         if win.nbytes < buffers.MIN_BYTES:
             out = xp.ascontiguousarray(win)
         else:
-            out = buffers.empty(win.shape, win.dtype)
+            out = buffers.empty(win.shape, win.dtype, win)
             xp.copyto(out, win)
     else:
         if rows is not None:
             wins = [win[:, :, :, rows] for win in wins]
         c, kh, _, oh, ow, n = wins[0].shape
         out = buffers.empty((c, kh, sum(win.shape[2] for win in wins), oh, ow, n),
-                            wins[0].dtype)
+                            wins[0].dtype, wins[0])
         j = 0
         for win in wins:
             out[:, :, j:j + win.shape[2]] = win
@@ -186,9 +183,9 @@ def _row_blocks(oh, row_bytes, outputs=1):
     return [slice(a, min(a + rows, oh)) for a in range(0, oh, rows)]
 
 
-def _grouped_matmul(a, b, out, groups, trans_a=False, trans_b=False):
-    """out = a·b (with optional transposes) for each of ``groups`` diagonal blocks: group g
-    uses rows g of a's output dimension and the matching rows of b."""
+def _grouped_matmul(xp, a, b, out, groups, trans_a=False, trans_b=False):
+    """out = a·b (with optional transposes, namespace ``xp``) for each of ``groups`` diagonal
+    blocks: group g uses rows g of a's output dimension and the matching rows of b."""
     if groups == 1:
         return xp.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
     ra, rb, ro = a.shape[0] // groups, b.shape[0] // groups, out.shape[0] // groups
@@ -209,13 +206,14 @@ def correlate_batch_last(xpad, w2, kh, kw, oh, ow, stride=(1, 1), dilation=(1, 1
     """
     c, n = xpad.shape[0], xpad.shape[-1]
     o = w2.shape[0]
+    xp = backend.namespace(xpad)
     win = windows(xpad, kh, kw, oh, ow, stride, dilation)
     blocks = _row_blocks(oh, c * kh * kw * ow * n * xpad.itemsize, o // groups)
-    out = buffers.empty((o, oh * ow * n), xpad.dtype)
+    out = buffers.empty((o, oh * ow * n), xpad.dtype, xpad)
     row = ow * n
     for rows in blocks:
-        cols = patches(win, rows if len(blocks) > 1 else None)
-        _grouped_matmul(w2, cols, out[:, rows.start * row:rows.stop * row], groups)
+        cols = patches(win, xp, rows if len(blocks) > 1 else None)
+        _grouped_matmul(xp, w2, cols, out[:, rows.start * row:rows.stop * row], groups)
     return out, win, blocks, cols
 
 
@@ -273,6 +271,7 @@ class Conv2d(Function):
         xshape, pshape, kh, kw, oh, ow, stride, padding, dilation, groups, phases = self.geom
         n, c, h, w = xshape
         o = g.shape[1]
+        xp = backend.namespace(g)
         g2 = xp.ascontiguousarray(g.transpose(1, 2, 3, 0)).reshape(o, -1)
         need = self.needs_grad
         gx = gw = gb = None
@@ -287,21 +286,22 @@ class Conv2d(Function):
             gwt = xp.zeros((groups * kg, og), dtype=g.dtype)
             part = xp.empty_like(gwt) if len(blocks) > 1 else gwt
             for rows in blocks:
-                cols = self.cols if self.cols is not None else patches(self.win, rows)
-                _grouped_matmul(cols, g2[:, rows.start * row:rows.stop * row], part, groups,
+                cols = self.cols if self.cols is not None else patches(self.win, xp, rows)
+                _grouped_matmul(xp, cols, g2[:, rows.start * row:rows.stop * row], part, groups,
                                 trans_b=True)
                 if part is not gwt:
                     gwt += part
             gw = gwt.reshape(groups, kg, og).transpose(0, 2, 1).reshape(o, c // groups, kh, kw)
             if phases > 1:  # back to PyTorch's column order
-                gw = gw[:, :, :, xp.argsort(xp.asarray(phase_order(kw, phases)))]
+                order = phase_order(kw, phases)
+                gw = gw[:, :, :, sorted(range(kw), key=order.__getitem__)]
         if need[0]:
-            dxpad = buffers.empty(pshape, g.dtype)
+            dxpad = buffers.empty(pshape, g.dtype, g)
             dxpad.fill(0)
             for rows in blocks:
                 gblk = g2[:, rows.start * row:rows.stop * row]
                 dcols = xp.empty((c * kh * kw, gblk.shape[1]), dtype=g.dtype)
-                _grouped_matmul(self.w2, gblk, dcols, groups, trans_a=True)
+                _grouped_matmul(xp, self.w2, gblk, dcols, groups, trans_a=True)
                 add_patches(dxpad, dcols.reshape(c, kh, kw, rows.stop - rows.start, ow, n),
                             stride, dilation, row0=rows.start)
             if phases > 1:  # (C, Hp, P, Wq, N) → (C, Hp, Wq·P, N): column q + P·m
@@ -310,184 +310,3 @@ class Conv2d(Function):
             ph, pw = padding
             gx = dxpad[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
         return gx, gw, gb
-
-
-def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, name):
-    if x.ndim not in (3, 4):
-        raise ShapeError(f"{name} expects (N, C, H, W) or (C, H, W), got {x.shape}")
-    if ceil_mode:
-        raise NotImplementedError(f"{name}: ceil_mode=True is not supported")
-    k = pair(kernel_size, "kernel_size")
-    s = k if stride is None or stride == () else pair(stride, "stride")
-    p, d = pair(padding, "padding"), pair(dilation, "dilation")
-    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
-        raise ValueError(f"{name}: padding {p} must be at most half the kernel size {k}")
-    h, w = x.shape[-2:]
-    oh, ow = out_size(h, k[0], s[0], p[0], d[0]), out_size(w, k[1], s[1], p[1], d[1])
-    if oh <= 0 or ow <= 0:
-        raise ShapeError(f"{name}: input {x.shape} is smaller than the window {k}")
-    return k, s, p, d, oh, ow
-
-
-def _filled_in_order(shape, like, value):
-    """An array of ``shape`` laid out in memory like ``like``, filled with ``value``."""
-    out = buffers.empty_in_order(shape, like)
-    out.fill(value)
-    return out
-
-
-def _pad_hw(x, p, value):
-    """x padded on its last two axes with ``value``, in x's own memory layout."""
-    if not p[0] and not p[1]:
-        return x
-    h, w = x.shape[-2:]
-    out = _filled_in_order(x.shape[:-2] + (h + 2 * p[0], w + 2 * p[1]), x, value)
-    out[..., p[0]:p[0] + h, p[1]:p[1] + w] = x
-    return out
-
-
-def _max_along(x, axis, k, s, p, d, n_out):
-    """Max over windows of k taps (dilation d, stride s, padding p counted as −∞) along one
-    axis of x, without a padded copy: tap i of output y reads x[s·y − p + i·d], and each tap
-    is applied only to the outputs where that index lies inside x."""
-    size = x.shape[axis]
-
-    def valid(i):  # the outputs [lo, hi) whose tap i is inside x
-        lo = max(0, -(-(p - i * d) // s))
-        return lo, min(n_out, (size - 1 + p - i * d) // s + 1)
-
-    def tap(i, lo, hi):
-        start = s * lo - p + i * d
-        index = [slice(None)] * x.ndim
-        index[axis] = slice(start, start + s * (hi - lo - 1) + 1, s)
-        return tuple(index)
-
-    def part(lo, hi):
-        index = [slice(None)] * x.ndim
-        index[axis] = slice(lo, hi)
-        return tuple(index)
-
-    ranges = [valid(i) for i in range(k)]
-    full = [i for i in range(k) if ranges[i] == (0, n_out)]
-    shape = list(x.shape)
-    shape[axis] = n_out
-    if full:
-        out = _max_into(buffers.empty_in_order(shape, x), [x[tap(i, 0, n_out)] for i in full])
-    else:
-        out = _filled_in_order(shape, x, -xp.inf)
-    for i in range(k):
-        lo, hi = ranges[i]
-        if i not in full and lo < hi:
-            o = out[part(lo, hi)]
-            xp.maximum(o, x[tap(i, lo, hi)], out=o)
-    return out
-
-
-def _max_into(out, views):
-    """out = the element-wise max of ``views`` (one or more, each out's shape), no temporary."""
-    if len(views) == 1:
-        xp.copyto(out, views[0])
-    else:
-        xp.maximum(views[0], views[1], out=out)
-    for view in views[2:]:
-        xp.maximum(out, view, out=out)
-    return out
-
-
-def _offsets(k, s, d, oh, ow):
-    """Index slices (over H, W) that pick kernel tap (i, j) of every window."""
-    for i in range(k[0]):
-        for j in range(k[1]):
-            yield (Ellipsis, slice(i * d[0], i * d[0] + s[0] * (oh - 1) + 1, s[0]),
-                   slice(j * d[1], j * d[1] + s[1] * (ow - 1) + 1, s[1]))
-
-
-class MaxPool2d(Function):
-    """out = max over each window (padding counts as −∞). The gradient goes to the first
-    maximal element of each window in row-major order, as in PyTorch.
-
-    Forward is a running ``maximum`` over one strided slice per kernel tap; windows of 3×3 and
-    up are done separably — over the window's rows, then over its columns, each tap limited to
-    the windows where it lies inside the input (no padded copy): ResNet-18's 3×3/2 stem pool
-    15.0 → 8.5 ms, while LeNet-5's 2×2 pools are 25% faster with the plain taps. Backward
-    finds, tap by tap, the windows whose maximum that tap holds and has not yet been claimed.
-    """
-
-    def forward(self, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-        k, s, p, d, oh, ow = _pool_geometry(x, kernel_size, stride, padding, dilation,
-                                            ceil_mode, "max_pool2d")
-        if k[0] * k[1] <= k[0] + k[1]:  # 2×2 or 1×k windows: no more taps than two passes
-            xpad = _pad_hw(x, p, -xp.inf)
-            taps = [xpad[sl] for sl in _offsets(k, s, d, oh, ow)]
-            out = _max_into(buffers.empty_like(taps[0]), taps)
-        else:  # the max over the window's columns of the max over its rows: 2·k taps, not k²
-            rows = _max_along(x, x.ndim - 2, k[0], s[0], p[0], d[0], oh)
-            out = _max_along(rows, x.ndim - 1, k[1], s[1], p[1], d[1], ow)
-        if self.needs_grad:
-            self.geom = (x.shape, k, s, p, d, oh, ow)
-            self.x, self.out = x, out
-        return out
-
-    def backward(self, g):
-        xshape, k, s, p, d, oh, ow = self.geom
-        xpad, out = _pad_hw(self.x, p, -xp.inf), self.out
-        tiles = all(s[i] == k[i] and d[i] == 1 and k[i] * (oh, ow)[i] == xpad.shape[-2 + i]
-                    for i in range(2))
-        overlap = s[0] < d[0] * (k[0] - 1) + 1 or s[1] < d[1] * (k[1] - 1) + 1
-        dx = xp.empty_like(xpad, dtype=g.dtype) if tiles else xp.zeros_like(xpad, dtype=g.dtype)
-        free = None  # windows whose maximum no earlier tap has claimed
-        n_taps = k[0] * k[1]
-        for t, sl in enumerate(_offsets(k, s, d, oh, ow)):
-            hit = xpad[sl] == out
-            if free is None:
-                free = ~hit
-            else:
-                hit &= free
-                if t < n_taps - 1:
-                    free ^= hit  # hit ⊆ free: removes the claimed windows without a temporary
-            if overlap:
-                dx[sl] += g * hit
-            else:
-                xp.multiply(g, hit, out=dx[sl])
-        h, w = xshape[-2:]
-        return dx[..., p[0]:p[0] + h, p[1]:p[1] + w]
-
-
-class AvgPool2d(Function):
-    """out = mean over each window. With count_include_pad (PyTorch's default) the divisor is
-    always kh·kw; without it, the number of real (unpadded) pixels in the window."""
-
-    def forward(self, x, kernel_size, stride=None, padding=0, ceil_mode=False,
-                count_include_pad=True, divisor_override=None):
-        k, s, p, d, oh, ow = _pool_geometry(x, kernel_size, stride, padding, 1, ceil_mode,
-                                            "avg_pool2d")
-        xpad = _pad_hw(x, p, 0)
-        out = None
-        for sl in _offsets(k, s, d, oh, ow):
-            tap = xpad[sl]
-            if out is None:
-                out = tap.copy(order="K")
-            else:
-                out += tap
-        if divisor_override:
-            div = xp.asarray(divisor_override, dtype=x.dtype)
-        elif count_include_pad or not (p[0] or p[1]):
-            div = xp.asarray(k[0] * k[1], dtype=x.dtype)
-        else:
-            ones = _pad_hw(xp.ones(x.shape[-2:], dtype=x.dtype), p, 0)
-            div = sum(ones[sl] for sl in _offsets(k, s, d, oh, ow))
-        out /= div
-        if self.needs_grad:
-            self.geom = (x.shape, k, s, p, d, oh, ow)
-            self.div = div
-            self.like = xpad
-        return out
-
-    def backward(self, g):
-        xshape, k, s, p, d, oh, ow = self.geom
-        dx = xp.zeros_like(self.like, dtype=g.dtype)
-        share = g / self.div
-        for sl in _offsets(k, s, d, oh, ow):
-            dx[sl] += share
-        h, w = xshape[-2:]
-        return dx[..., p[0]:p[0] + h, p[1]:p[1] + w]

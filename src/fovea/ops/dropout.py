@@ -2,8 +2,8 @@
 
 In training each unit is kept with probability 1 − p and scaled by 1/(1 − p), so that its
 expected value equals the input: at test time the network runs unchanged (identity). The
-mask comes from the global generator (``fovea.manual_seed``) and is saved for backward:
-dx = g · mask.
+mask comes from the generator of the input's device (seeded by ``fovea.manual_seed``) and is
+saved for backward: dx = g · mask.
 """
 
 from __future__ import annotations
@@ -15,19 +15,23 @@ from ..autograd import Function, Tensor
 from ..errors import ShapeError
 
 
-def _uniform(shape, strides=None):
-    """Uniform [0, 1) float32 samples; laid out in memory like an array with ``strides``
-    (a batch-last view gets a batch-last mask, so that x · mask streams both in order)."""
+def _uniform(rng, shape, strides=None):
+    """Uniform [0, 1) float32 samples from ``rng``; laid out in memory like an array with
+    ``strides`` (a batch-last view gets a batch-last mask, so that x · mask streams both in
+    order)."""
     if strides is None or len(shape) < 2:
-        return backend.rng().random(shape, dtype=backend.float32)
+        return rng.random(shape, dtype=backend.float32)
     order = sorted(range(len(shape)), key=lambda i: -strides[i])  # outermost axis first
-    u = backend.rng().random(tuple(shape[i] for i in order), dtype=backend.float32)
+    u = rng.random(tuple(shape[i] for i in order), dtype=backend.float32)
     return u.transpose(tuple(order.index(i) for i in range(len(shape))))
 
 
-def keep_mask(shape, p, dtype, strides=None):
-    """1/(1 − p) where a unit is kept (probability 1 − p), 0 where dropped (all 0 for p = 1)."""
-    keep = _uniform(shape, strides) >= backend.scalar(p, backend.float32)
+def keep_mask(x, shape, p, strides=None):
+    """1/(1 − p) where a unit is kept (probability 1 − p), 0 where dropped (all 0 for p = 1),
+    in x's dtype, drawn on x's device."""
+    dtype = x.dtype
+    rng = backend.rng(backend.device_of(x))
+    keep = _uniform(rng, shape, strides) >= backend.scalar(p, backend.float32)
     mask = keep.astype(dtype)
     if p < 1:
         mask *= backend.scalar(1.0 / (1.0 - p), dtype)
@@ -40,7 +44,7 @@ class Dropout(Function):
     """Inverted dropout: out = x · mask, mask = Bernoulli(1 − p) / (1 − p) per element."""
 
     def forward(self, x, p=0.5):
-        mask = keep_mask(x.shape, p, x.dtype, x.strides)
+        mask = keep_mask(x, x.shape, p, x.strides)
         if self.needs_grad:
             self.mask = mask
         return x * mask
@@ -54,7 +58,7 @@ class ChannelDropout(Function):
     1/(1 − p), or zeroed; the mask has shape (N, C, 1, …) and broadcasts."""
 
     def forward(self, x, p=0.5):
-        mask = keep_mask(x.shape[:2] + (1,) * (x.ndim - 2), p, x.dtype)
+        mask = keep_mask(x, x.shape[:2] + (1,) * (x.ndim - 2), p)
         if self.needs_grad:
             self.mask = mask
         return x * mask

@@ -1,4 +1,4 @@
-"""Element-wise primitives: arithmetic, exp/log, comparisons' friends, activations.
+"""Element-wise primitives: arithmetic, exp/log/sqrt/abs, maximum/minimum, where and clip.
 
 Each class is one primitive: ``forward`` on arrays and ``backward`` from the output gradient,
 side by side. Binary ops broadcast like NumPy and sum their gradients back to each input's shape.
@@ -6,9 +6,9 @@ side by side. Binary ops broadcast like NumPy and sum their gradients back to ea
 
 from __future__ import annotations
 
-from .. import buffers
+from .. import backend
 from ..autograd import Function, unbroadcast
-from ..backend import xp
+from ..backend import buffers
 
 
 class Add(Function):
@@ -17,7 +17,7 @@ class Add(Function):
     def forward(self, a, b):
         self.shapes = (a.shape, b.shape)
         if a.shape == b.shape and a.dtype == b.dtype:  # e.g. a residual sum, laid out like a
-            return xp.add(a, b, out=buffers.empty_like(a))
+            return backend.namespace(a).add(a, b, out=buffers.empty_like(a))
         return a + b
 
     def backward(self, g):
@@ -82,7 +82,8 @@ class Pow(Function):
         if self.needs_grad[0]:
             ga = unbroadcast(g * b * a ** (b - 1), a.shape)
         if self.needs_grad[1]:
-            with xp.errstate(divide="ignore", invalid="ignore"):
+            xp = backend.namespace(a)
+            with backend.errstate(a, divide="ignore", invalid="ignore"):
                 loga = xp.where(a > 0, xp.log(xp.where(a > 0, a, 1)), 0).astype(a.dtype)
             gb = unbroadcast(g * self.out * loga, b.shape)
         return ga, gb
@@ -100,7 +101,7 @@ class Exp(Function):
     """exp(a); d/da = exp(a)"""
 
     def forward(self, a):
-        self.out = xp.exp(a)
+        self.out = backend.namespace(a).exp(a)
         return self.out
 
     def backward(self, g):
@@ -112,7 +113,7 @@ class Log(Function):
 
     def forward(self, a):
         self.a = a
-        return xp.log(a)
+        return backend.namespace(a).log(a)
 
     def backward(self, g):
         return g / self.a
@@ -122,7 +123,7 @@ class Sqrt(Function):
     """sqrt(a); d/da = 1/(2·sqrt(a))"""
 
     def forward(self, a):
-        self.out = xp.sqrt(a)
+        self.out = backend.namespace(a).sqrt(a)
         return self.out
 
     def backward(self, g):
@@ -133,6 +134,7 @@ class Abs(Function):
     """|a|; d/da = sign(a) (0 at 0, as PyTorch)"""
 
     def forward(self, a):
+        xp = backend.namespace(a)
         self.sign = xp.sign(a)
         return xp.abs(a)
 
@@ -143,15 +145,16 @@ class Abs(Function):
 class Maximum(Function):
     """max(a, b) element-wise; a tie splits the gradient in half (as PyTorch)."""
 
-    pick = staticmethod(xp.maximum)
+    larger = True  # which of the two wins
 
     def forward(self, a, b):
         self.a, self.b = a, b
-        return self.pick(a, b)
+        xp = backend.namespace(a, b)
+        return xp.maximum(a, b) if self.larger else xp.minimum(a, b)
 
     def backward(self, g):
         a, b = self.a, self.b
-        wins_a = (a > b) if self.pick is xp.maximum else (a < b)
+        wins_a = (a > b) if self.larger else (a < b)
         tie = a == b
         share_a = wins_a + 0.5 * tie
         share_a = share_a.astype(g.dtype)
@@ -163,7 +166,7 @@ class Maximum(Function):
 class Minimum(Maximum):
     """min(a, b) element-wise."""
 
-    pick = staticmethod(xp.minimum)
+    larger = False
 
 
 class Where(Function):
@@ -172,9 +175,10 @@ class Where(Function):
     def forward(self, cond, a, b):
         self.cond = cond
         self.shapes = (a.shape, b.shape)
-        return xp.where(cond, a, b)
+        return backend.namespace(cond, a, b).where(cond, a, b)
 
     def backward(self, g):
+        xp = backend.namespace(g)
         zero = xp.zeros((), dtype=g.dtype)
         ga = unbroadcast(xp.where(self.cond, g, zero), self.shapes[0]) if self.needs_grad[1] else None
         gb = unbroadcast(xp.where(self.cond, zero, g), self.shapes[1]) if self.needs_grad[2] else None
@@ -185,6 +189,7 @@ class Clip(Function):
     """clip(a, min, max); gradient passes where min ≤ a ≤ max."""
 
     def forward(self, a, min=None, max=None):
+        xp = backend.namespace(a)
         lo = None if min is None else xp.asarray(min, dtype=a.dtype)
         hi = None if max is None else xp.asarray(max, dtype=a.dtype)
         inside = xp.ones(a.shape, dtype=bool)
@@ -197,41 +202,3 @@ class Clip(Function):
 
     def backward(self, g):
         return g * self.inside
-
-
-class ReLU(Function):
-    """relu(x) = max(0, x); d/dx = 1 where x > 0."""
-
-    def forward(self, x):
-        out = xp.maximum(x, xp.zeros((), dtype=x.dtype))
-        self.out = out
-        return out
-
-    def backward(self, g):
-        return g * (self.out > 0)  # a product with the mask: several times faster than where
-
-
-class Sigmoid(Function):
-    """σ(x) = 1 / (1 + e^(−x));  σ'(x) = σ(x)(1 − σ(x)). Stable for any |x|."""
-
-    def forward(self, x):
-        e = xp.exp(-xp.abs(x))
-        one = xp.ones((), dtype=x.dtype)
-        out = xp.where(x >= 0, one / (one + e), e / (one + e))
-        self.out = out
-        return out
-
-    def backward(self, g):
-        s = self.out
-        return g * s * (1 - s)
-
-
-class Tanh(Function):
-    """tanh(x);  d/dx = 1 − tanh²(x)."""
-
-    def forward(self, x):
-        self.out = xp.tanh(x)
-        return self.out
-
-    def backward(self, g):
-        return g * (1 - self.out * self.out)

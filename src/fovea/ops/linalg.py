@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from .. import backend
 from ..autograd import Function, unbroadcast
-from ..backend import xp
 from ..errors import ShapeError
 
 
@@ -23,6 +23,7 @@ class MatMul(Function):
 
     def backward(self, g):
         a, b = self.a, self.b
+        xp = backend.namespace(g)
         a2 = a[None, :] if a.ndim == 1 else a            # (…, n, k)
         b2 = b[:, None] if b.ndim == 1 else b            # (…, k, m)
         if b.ndim == 1:  # first: for 1-D @ 1-D, g is 0-d and becomes (1,), then (1, 1)

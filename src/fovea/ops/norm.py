@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import numbers
 
-from .. import backend, buffers
+from .. import backend
 from ..autograd import Function, Tensor
-from ..backend import xp
+from ..backend import buffers
 from ..errors import ShapeError
 
 
@@ -44,13 +44,14 @@ def _dot(a, b, keep):
     """Σ a·b over every axis not in ``keep`` (a and b of one shape), with the kept axes'
     dims kept as size 1 elsewhere: one pass, no temporary (einsum), any memory layout."""
     idx = list(range(a.ndim))
-    out = xp.einsum(a, idx, b, idx, list(keep))
+    out = backend.namespace(a).einsum(a, idx, b, idx, list(keep))
     return out.reshape(tuple(n if i in keep else 1 for i, n in enumerate(a.shape)))
 
 
 def _center(x, axes, eps):
     """(x − μ, σ⁻¹, μ, var): μ and the biased variance over ``axes`` (dims kept), computed
     in two passes (accurate)."""
+    xp = backend.namespace(x)
     keep = tuple(i for i in range(x.ndim) if i not in axes)
     mean = x.mean(axis=axes, keepdims=True, dtype=x.dtype)
     xc = xp.subtract(x, mean, out=buffers.empty_like(x))
@@ -67,13 +68,13 @@ def _match(small, like):
     if sum(n > 1 for n in small.shape) < 2:
         return small
     order = sorted(range(like.ndim), key=lambda i: -like.strides[i])  # outermost first
-    out = xp.ascontiguousarray(small.transpose(order))
+    out = backend.namespace(small).ascontiguousarray(small.transpose(order))
     return out.transpose(tuple(order.index(i) for i in range(like.ndim)))
 
 
 def _scale_shift(xc, scale, shift):
     """xc·scale + shift (shift may be None), a new array in xc's memory order."""
-    out = xp.multiply(xc, scale, out=buffers.empty_like(xc))
+    out = backend.namespace(xc).multiply(xc, scale, out=buffers.empty_like(xc))
     if shift is not None:
         out += shift
     return out
@@ -102,6 +103,7 @@ class BatchNorm(Function):
         bshape = (1, c) + (1,) * (x.ndim - 2)
         m = x.size // c if c else 0
         dt = x.dtype
+        xp = backend.namespace(x)
         if training:
             if m <= 1:
                 raise ValueError(f"batch_norm: expected more than 1 value per channel when "
@@ -141,6 +143,7 @@ class BatchNorm(Function):
         need = _padded(self.needs_grad)
         axes, xc, invstd = self.axes, self.xc, self.invstd
         c = g.shape[1]
+        xp = backend.namespace(g)
         gx = gw = gb = None
         db = dw = None
         if need[2] or (need[0] and self.training):
@@ -188,6 +191,7 @@ class LayerNorm(Function):
     def backward(self, g):
         need = _padded(self.needs_grad)
         xhat, axes, lead = self.xhat, self.axes, self.lead
+        xp = backend.namespace(g)
         gx = gw = gb = None
         if need[0]:
             dxhat = g if self.w is None else xp.multiply(g, self.w, out=buffers.empty_like(g))
@@ -240,6 +244,7 @@ class GroupNorm(Function):
         c = self.shape[1]
         gx = gw = gb = None
         if need[0]:
+            xp = backend.namespace(g)
             m = backend.scalar(_count(xc.shape, range(2, xc.ndim)), g.dtype)
             gw_ = gsum if w is None else gsum * w
             gxw = gxc if w is None else gxc * w
@@ -282,7 +287,7 @@ class LocalResponseNorm(Function):
     def forward(self, x, size=5, alpha=1e-4, beta=0.75, k=1.0):
         dt = x.dtype
         before, after = size // 2, (size - 1) // 2
-        d = _channel_window_sum(xp.square(x), before, after)
+        d = _channel_window_sum(backend.namespace(x).square(x), before, after)
         d *= backend.scalar(alpha / size, dt)
         d += backend.scalar(k, dt)
         dpow = d ** backend.scalar(-beta, dt)

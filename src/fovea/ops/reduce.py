@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from .. import backend
 from ..autograd import Function
-from ..backend import xp
 
 
 def normalize_dims(dim, ndim):
@@ -23,7 +23,7 @@ def normalize_dims(dim, ndim):
 def _expand_back(g, shape, axes, keepdim):
     """Reshape a reduced gradient so it broadcasts against the input of ``shape``."""
     if not keepdim and axes:
-        g = xp.expand_dims(g, axes)
+        g = backend.namespace(g).expand_dims(g, axes)
     return g
 
 
@@ -38,7 +38,7 @@ class Sum(Function):
 
     def backward(self, g):
         g = _expand_back(g, self.shape, self.axes, self.keepdim)
-        return xp.broadcast_to(g, self.shape)
+        return backend.namespace(g).broadcast_to(g, self.shape)
 
 
 class Mean(Function):
@@ -56,18 +56,19 @@ class Mean(Function):
 
     def backward(self, g):
         g = _expand_back(g, self.shape, self.axes, self.keepdim)
-        return xp.broadcast_to(g / xp.asarray(self.count, dtype=g.dtype), self.shape)
+        return backend.namespace(g).broadcast_to(g / backend.scalar(self.count, g.dtype),
+                                                 self.shape)
 
 
 class Max(Function):
     """max over ``dim`` (PyTorch's amax): ties share the gradient evenly."""
 
-    reduce = staticmethod(xp.max)
+    reduce = "max"  # the method of the array that reduces
 
     def forward(self, a, dim=None, keepdim=False):
         self.axes = normalize_dims(dim, a.ndim) if a.ndim else ()
         self.keepdim = keepdim
-        out = self.reduce(a, axis=self.axes, keepdims=True)
+        out = getattr(a, self.reduce)(axis=self.axes, keepdims=True)
         self.a, self.out_keep = a, out
         return out if keepdim else out.reshape(tuple(n for i, n in enumerate(a.shape)
                                                      if i not in self.axes))
@@ -76,10 +77,11 @@ class Max(Function):
         mask = self.a == self.out_keep
         count = mask.sum(axis=self.axes, keepdims=True).astype(g.dtype)
         g = _expand_back(g, self.a.shape, self.axes, self.keepdim)
+        xp = backend.namespace(g)
         return xp.where(mask, g / count, xp.zeros((), dtype=g.dtype))
 
 
 class Min(Max):
     """min over ``dim`` (PyTorch's amin)."""
 
-    reduce = staticmethod(xp.min)
+    reduce = "min"

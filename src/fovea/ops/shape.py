@@ -3,8 +3,10 @@ back to where it came from (scatter for indexing, slicing for cat and pad)."""
 
 from __future__ import annotations
 
+import itertools
+
+from .. import backend
 from ..autograd import Function, unbroadcast
-from ..backend import xp
 from ..errors import ShapeError
 
 
@@ -26,7 +28,7 @@ class Permute(Function):
     """permute(dims): the gradient is permuted by the inverse permutation."""
 
     def forward(self, a, dims):
-        self.inverse = tuple(int(i) for i in xp.argsort(xp.asarray(dims)))
+        self.inverse = tuple(sorted(range(len(dims)), key=dims.__getitem__))
         return a.transpose(dims)
 
     def backward(self, g):
@@ -39,7 +41,7 @@ class Expand(Function):
     def forward(self, a, shape):
         self.shape = a.shape
         try:
-            return xp.broadcast_to(a, shape)
+            return backend.namespace(a).broadcast_to(a, shape)
         except ValueError:
             raise ShapeError(f"cannot expand shape {a.shape} to {tuple(shape)}") from None
 
@@ -68,12 +70,12 @@ class GetItem(Function):
         return a[idx]
 
     def backward(self, g):
-        out = xp.zeros(self.shape, dtype=g.dtype)
+        out = backend.namespace(g).zeros(self.shape, dtype=g.dtype)
         idx = self.idx
         if _is_basic_index(idx) or _has_bool_mask_only(idx):
             out[idx] = g
         else:
-            xp.add.at(out, idx, g)
+            backend.scatter_add(out, idx, g)
         return out
 
 
@@ -84,14 +86,14 @@ class Cat(Function):
         self.dim = dim % arrays[0].ndim
         self.sizes = [a.shape[self.dim] for a in arrays]
         try:
-            return xp.concatenate(arrays, axis=self.dim)
+            return backend.namespace(*arrays).concatenate(arrays, axis=self.dim)
         except ValueError:
             shapes = ", ".join(str(a.shape) for a in arrays)
             raise ShapeError(f"cat along dim {dim}: shapes {shapes} do not fit") from None
 
     def backward(self, g):
-        bounds = xp.cumsum(xp.asarray(self.sizes))[:-1].tolist()
-        return tuple(xp.split(g, bounds, axis=self.dim))
+        bounds = list(itertools.accumulate(self.sizes))[:-1]
+        return tuple(backend.namespace(g).split(g, bounds, axis=self.dim))
 
 
 class Stack(Function):
@@ -103,9 +105,10 @@ class Stack(Function):
             raise ShapeError(f"stack needs equal shapes, got {sorted(shapes)}")
         self.dim = dim % (arrays[0].ndim + 1)
         self.n = len(arrays)
-        return xp.stack(arrays, axis=self.dim)
+        return backend.namespace(*arrays).stack(arrays, axis=self.dim)
 
     def backward(self, g):
+        xp = backend.namespace(g)
         return tuple(xp.take(g, i, axis=self.dim) for i in range(self.n))
 
 
@@ -123,7 +126,7 @@ class Pad(Function):
         out = a
         if any(lo or hi for lo, hi in grow):
             shape = tuple(n + lo + hi for n, (lo, hi) in zip(a.shape, grow))
-            out = xp.full(shape, value, dtype=a.dtype)
+            out = backend.namespace(a).full(shape, value, dtype=a.dtype)
             out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(a.shape, grow))] = a
         crop = tuple(slice(-min(lo, 0), n + min(hi, 0))
                      for n, (lo, hi) in zip(out.shape, widths))
@@ -136,6 +139,6 @@ class Pad(Function):
         # undo the crop by padding the gradient with zeros, then cut away the added border
         undo = [(max(-lo, 0), max(-hi, 0)) for lo, hi in widths]
         if any(lo or hi for lo, hi in undo):
-            g = xp.pad(g, undo)
+            g = backend.namespace(g).pad(g, undo)
         keep = tuple(slice(max(lo, 0), max(lo, 0) + n) for n, (lo, _) in zip(self.shape, widths))
         return g[keep]

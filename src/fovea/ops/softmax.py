@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from .. import backend
 from ..autograd import Function
-from ..backend import flush_denormals, xp
+from ..backend import flush_denormals
 from ..errors import ShapeError
 
 
 def _log_softmax(x, axis):
+    xp = backend.namespace(x)
     z = x - x.max(axis=axis, keepdims=True)
     return z - xp.log(xp.exp(z).sum(axis=axis, keepdims=True))
 
@@ -24,7 +26,8 @@ class LogSoftmax(Function):
         return self.out
 
     def backward(self, g):
-        return g - flush_denormals(xp.exp(self.out)) * g.sum(axis=self.dim, keepdims=True)
+        p = flush_denormals(backend.namespace(g).exp(self.out))
+        return g - p * g.sum(axis=self.dim, keepdims=True)
 
 
 class Softmax(Function):
@@ -32,7 +35,7 @@ class Softmax(Function):
 
     def forward(self, x, dim=-1):
         self.dim = dim
-        e = flush_denormals(xp.exp(x - x.max(axis=dim, keepdims=True)))
+        e = flush_denormals(backend.namespace(x).exp(x - x.max(axis=dim, keepdims=True)))
         self.out = e / e.sum(axis=dim, keepdims=True)
         return self.out
 
@@ -53,6 +56,7 @@ class CrossEntropy(Function):
                 label_smoothing=0.0):
         if reduction not in ("mean", "sum", "none"):
             raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        xp = backend.namespace(logits)
         squeeze = logits.ndim == 1
         if squeeze:
             logits = logits[None]
@@ -110,7 +114,8 @@ class CrossEntropy(Function):
                 norm = w.sum()
         self.logp, self.reduction, self.squeeze = logp, reduction, squeeze
         if reduction == "mean":
-            with xp.errstate(divide="ignore", invalid="ignore"):  # all ignored: 0/0, as PyTorch
+            # every sample ignored: 0/0, as PyTorch
+            with backend.errstate(logits, divide="ignore", invalid="ignore"):
                 self.scale = 1 / xp.asarray(norm, dtype=dtype)
                 return (losses.sum() * self.scale).astype(dtype)
         if reduction == "sum":
@@ -120,6 +125,7 @@ class CrossEntropy(Function):
         return losses[0] if squeeze else losses
 
     def backward(self, g):
+        xp = backend.namespace(g)
         p = flush_denormals(xp.exp(self.logp))
         coef = self.coef
         if isinstance(coef, tuple):  # class indices: softmax·w − onehot·w
@@ -129,7 +135,7 @@ class CrossEntropy(Function):
         else:  # probabilities q (already weighted): softmax·Σq − q
             grad = p * coef.sum(axis=1, keepdims=True) - coef
         if self.scale is not None:
-            with xp.errstate(invalid="ignore"):
+            with backend.errstate(g, invalid="ignore"):
                 grad *= g * self.scale
             if self.valid is not None and not xp.isfinite(self.scale):
                 grad[~self.valid] = 0  # PyTorch skips ignored samples even when norm is 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..backend import xp
+from .. import backend
 from .optimizer import Optimizer
 
 
@@ -30,6 +30,7 @@ class Adagrad(Optimizer):
         for group in self.param_groups:
             lr, lr_decay, eps = group["lr"], group["lr_decay"], group["eps"]
             for p, g in self._params_with_grad(group):
+                xp = backend.namespace(p.data)
                 dt = p.data.dtype.type
                 state = self.state.setdefault(id(p), {})
                 if not state:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from ..backend import xp
+from .. import backend
 from .optimizer import Optimizer
 
 
@@ -40,6 +40,7 @@ class Adam(Optimizer):
             wd, amsgrad = group["weight_decay"], group["amsgrad"]
             decoupled = group.get("decoupled_weight_decay", default_decoupled)
             for p, g in self._params_with_grad(group, coupled_decay=not decoupled):
+                xp = backend.namespace(p.data)
                 dt = p.data.dtype.type
                 if wd and decoupled:
                     p.data *= dt(1 - lr * wd)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 
+from .. import backend
 from ..autograd import Tensor
-from ..backend import xp
 
 
 class Optimizer:
@@ -47,7 +47,7 @@ class Optimizer:
                 if set_to_none or p.grad is None:
                     p.grad = None
                 else:
-                    p.grad = Tensor._wrap(xp.zeros_like(p.grad.data))
+                    p.grad = Tensor._wrap(backend.namespace(p.grad.data).zeros_like(p.grad.data))
 
     def step(self):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -105,12 +105,13 @@ class Optimizer:
         self.state = {}
         for i, s in state_dict["state"].items():
             p = by_index[int(i)]
-            self.state[id(p)] = {k: _state_value(v, p.dtype) for k, v in s.items()}
+            self.state[id(p)] = {k: _state_value(v, p) for k, v in s.items()}
 
 
-def _state_value(v, dtype):
-    """A saved state entry as this optimizer keeps it: arrays copied in the parameter's dtype;
-    0-d arrays (PyTorch's float32 ``step`` tensor) as Python numbers, so that 1 − βᵗ is
+def _state_value(v, p):
+    """A saved state entry as this optimizer keeps it: arrays copied in the dtype and onto the
+    device of the parameter ``p``; 0-d arrays (PyTorch's float32 ``step`` tensor) as Python
+    numbers, so that 1 − βᵗ is
     computed in double precision as PyTorch does."""
     if isinstance(v, Tensor):
         v = v.data
@@ -119,4 +120,4 @@ def _state_value(v, dtype):
     if v.ndim == 0:
         v = v.item()
         return int(v) if isinstance(v, float) and v.is_integer() else v
-    return xp.array(v, dtype=dtype)
+    return backend.namespace(p.data).array(backend.to_device(v, p.device), dtype=p.dtype)

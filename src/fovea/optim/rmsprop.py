@@ -3,7 +3,7 @@ it."""
 
 from __future__ import annotations
 
-from ..backend import xp
+from .. import backend
 from .optimizer import Optimizer
 
 
@@ -31,6 +31,7 @@ class RMSprop(Optimizer):
             lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
             mom, centered = group["momentum"], group["centered"]
             for p, g in self._params_with_grad(group):
+                xp = backend.namespace(p.data)
                 dt = p.data.dtype.type
                 state = self.state.setdefault(id(p), {})
                 if not state:

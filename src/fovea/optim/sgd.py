@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..backend import xp
+from .. import backend
 from .optimizer import Optimizer
 
 
@@ -28,6 +28,7 @@ class SGD(Optimizer):
             lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
             nesterov = group["nesterov"]
             for p, d in self._params_with_grad(group):
+                xp = backend.namespace(p.data)
                 dt = p.data.dtype.type
                 if mom:
                     state = self.state.setdefault(id(p), {})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from ..backend import xp
+from .. import backend
 
 
 def snapshot(model) -> dict:
@@ -123,7 +123,7 @@ class EMA:
     def copy_to(self, model) -> None:
         """Write the averaged weights into ``model`` (for the final model of a run)."""
         for name, p in model.named_parameters():
-            xp.copyto(p.data, self.shadow[name])
+            backend.namespace(p.data).copyto(p.data, self.shadow[name])
 
     def swapped_in(self, model):
         return _Swap(self, model)
@@ -133,7 +133,9 @@ class EMA:
 
     def load_state_dict(self, arrays: dict) -> None:
         for name in self.shadow:
-            self.shadow[name] = xp.array(arrays[name], dtype=self.shadow[name].dtype)
+            shadow = self.shadow[name]
+            array = backend.to_device(arrays[name], backend.device_of(shadow))
+            self.shadow[name] = backend.namespace(shadow).array(array, dtype=shadow.dtype)
 
 
 class _Swap:
@@ -147,7 +149,7 @@ class _Swap:
 
     def __exit__(self, *exc):
         for name, p in self.model.named_parameters():
-            xp.copyto(p.data, self.saved[name])
+            backend.namespace(p.data).copyto(p.data, self.saved[name])
         return False
 
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..autograd import Tensor, no_grad
-from ..backend import to_numpy, xp
+from ..backend import to_device, to_numpy
 from ..data.augment import predict_tta
 from ..errors import ShapeError
 from ..filters.color import luminance, to_unit_range
@@ -26,13 +26,13 @@ __all__ = ["BATCH_SIZE", "to_batch", "inference", "predict_logits", "predict_pro
            "count_correct", "evaluate", "evaluate_arrays", "to_input"]
 
 
-def to_batch(x, transform=None) -> Tensor:
-    """A host array (a batch of images or labels) as a Tensor for the model: moved to the
-    array backend, then through ``transform`` (normalization, preprocessing) when given."""
-    x = xp.asarray(x)
+def to_batch(x, transform=None, device=None) -> Tensor:
+    """A host array (a batch of images or labels) as a Tensor for the model: through
+    ``transform`` (normalization, preprocessing: host code, as the data layer) when given,
+    then moved to ``device`` (the CPU by default)."""
     if transform is not None:
         x = transform(x)
-    return Tensor(x)
+    return Tensor(to_device(x, device))
 
 
 @contextmanager

@@ -15,8 +15,9 @@ the first array up the chain that owns its data or whose base is of another type
 view of the anchor (transposes, reshapes, slices) has the anchor as its base and keeps it
 alive; a finalizer on the anchor returns the block. tests/test_buffers.py checks that rule.
 
-Only the NumPy backend caches (CuPy has its own memory pool). At most ``LIMIT_BYTES`` of free
-blocks are kept; ``empty_cache()`` drops them all.
+Only NumPy arrays are cached (CuPy has its own memory pool): for an array of another backend
+these functions return its library's ``empty``. At most ``LIMIT_BYTES`` of free blocks are
+kept; ``empty_cache()`` drops them all.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import weakref
 
 import numpy as np
 
-from . import backend
+from .registry import namespace
 
 MIN_BYTES = 32 << 20
 """Smaller arrays come from ``xp.empty`` directly: glibc's malloc reuses their memory."""
@@ -55,14 +56,16 @@ def _give_back(size: int, block) -> None:
             _cached += size
 
 
-def empty(shape, dtype):
-    """An uninitialized C-ordered array, on cached memory when it is large (NumPy backend)."""
+def empty(shape, dtype, like=None):
+    """An uninitialized C-ordered array on the device of the array ``like`` (the CPU for
+    None), on cached memory when it is a large NumPy array."""
     global _cached
     dtype = np.dtype(dtype)
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     nbytes = math.prod(shape) * dtype.itemsize
-    if backend.xp is not np or nbytes < MIN_BYTES:
-        return backend.xp.empty(shape, dtype)
+    xp = np if like is None else namespace(like)
+    if xp is not np or nbytes < MIN_BYTES:
+        return xp.empty(shape, dtype)
     size = -(-nbytes // GRANULE) * GRANULE
     with _lock:
         blocks = _free.get(size)
@@ -80,14 +83,14 @@ def empty_in_order(shape, like, dtype=None):
     """An uninitialized array of ``shape`` whose axes lie in memory in the order of ``like``'s
     (outermost first): a batch-last array gets a batch-last companion."""
     order = sorted(range(like.ndim), key=lambda i: -like.strides[i])
-    out = empty(tuple(shape[i] for i in order), like.dtype if dtype is None else dtype)
+    out = empty(tuple(shape[i] for i in order), like.dtype if dtype is None else dtype, like)
     return out.transpose(tuple(order.index(i) for i in range(like.ndim)))
 
 
 def empty_like(a, dtype=None):
     """``empty_like(a, order="K")``: a's shape and memory layout."""
     if a.nbytes < MIN_BYTES and (dtype is None or np.dtype(dtype).itemsize <= a.itemsize):
-        return backend.xp.empty_like(a, dtype=dtype, order="K")
+        return namespace(a).empty_like(a, dtype=dtype, order="K")
     return empty_in_order(a.shape, a, dtype)
 
 
