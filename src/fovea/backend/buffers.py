@@ -1,13 +1,12 @@
 """Reused memory for very large arrays: op outputs and temporaries of 32 MiB or more.
 
 glibc's malloc serves every allocation above its mmap threshold (at most 32 MiB) with fresh
-pages from the kernel, which are zeroed and page-faulted in on first write — each time. VGG-16
-inference at batch 8 allocates arrays of 50–110 MB per layer and spent 0.25–0.45 s per pass in
-the kernel doing that. ``empty`` hands out such an array on a cached block of the right size
-when one is free, and the block goes back to the cache when that array and every view of it
-are gone: VGG-16 at batch 8 went from 1510–1630 to 1400–1420 ms per pass (kernel time 0.06 s).
-Below the threshold malloc already reuses memory, and reusing it here was no faster
-(ResNet-18, whose largest array is 26 MB, ran 3% slower with a 1 MiB threshold).
+pages from the kernel, which are zeroed and page-faulted in on first write — each time; a
+network whose layers allocate arrays of tens of megabytes spends much of a pass in the kernel
+doing that. ``empty`` hands out such an array on a cached block of the right size when one is
+free, and the block goes back to the cache when that array and every view of it are gone.
+Below the threshold malloc already reuses memory (most recently freed first, so still in
+cache), and a size-class cache there is slower. The measurements are in benchmarks/README.md.
 
 How a block comes back: the block is a ``_Block`` (an ndarray subclass) and the array handed
 out is an ordinary ndarray view of it, the *anchor*. NumPy sets the ``base`` of any view to

@@ -59,8 +59,8 @@ def to_batch_last(x, ph=0, pw=0, value=0.0, phases=1):
 SHORT_RUN_BYTES = 256
 """Batch-last windows with a column stride s > 1 copy runs of only N floats (32 bytes at
 batch 8). Below this run length a strided layer's padded input is split into s column phases
-once, so that every kernel tap's patches become runs of OW·N floats (ResNet-18's 7×7/2 stem at
-batch 8: patches 13.7 → 9.1 ms)."""
+once, so that every kernel tap's patches become runs of OW·N floats (measured in
+benchmarks/README.md)."""
 
 
 def column_phases(n, itemsize, kh, kw, stride, dilation):
@@ -83,9 +83,9 @@ def phase_order(kw, phases):
 BLOCK_BYTES = 512 * 1024
 """Patch-matrix blocks of at most this size (half the 1 MiB L2 cache per core measured in
 PERFORMANCE.md) are built and multiplied one at a time while they are still in cache, and
-rebuilt in backward instead of being kept: for LeNet-5's first layer this made forward 3x
-and the weight gradient 2.8x faster than one 10 MB patch matrix. A layer whose single output
-row of patches exceeds the budget gets one whole matrix, kept for backward."""
+rebuilt in backward instead of being kept, which beats one large patch matrix streamed from
+memory (benchmarks/README.md). A layer whose single output row of patches exceeds the budget
+gets one whole matrix, kept for backward."""
 
 
 def _phased(xpad):
@@ -150,19 +150,19 @@ def add_patches(dxpad, dcols6, stride, dilation, row0=0):
 
 
 WHOLE_BYTES = 32 * 1024 * 1024
-"""A patch matrix too wide for L2-sized row blocks is built whole up to this size (LeNet-5's
-second layer: 7.7 MB, faster whole than in 768 KB rows)."""
+"""A patch matrix too wide for L2-sized row blocks is built whole up to this size: blocks of
+single wide rows run slower than one matrix (benchmarks/README.md)."""
 
 WIDE_BLOCK_BYTES = 4 * 1024 * 1024
 """Beyond WHOLE_BYTES, blocks of as many output rows as fit this size (at least one): a large
 filter kernel on a large image would otherwise need hundreds of megabytes, and one-row blocks
-leave the GEMMs narrow (VGG-16 and ResNet-18 inference were 7–9% slower with them)."""
+leave the GEMMs narrow and slower."""
 
 MANY_OUTPUTS = 64
 """From this many output channels on, the GEMM does enough work per patch element that it is
 not bound by memory: blocks of DEEP_BLOCK_BYTES then keep it wide without the page faults
-of a fresh patch matrix of tens of megabytes (ResNet-18 inference, batch 8: 221 → 198 ms;
-L2-sized blocks there make 224-column GEMMs that run at ~75% of the speed of wide ones)."""
+of a fresh patch matrix of tens of megabytes, while L2-sized blocks there would make narrow
+GEMMs that run well below the speed of wide ones (benchmarks/README.md)."""
 
 DEEP_BLOCK_BYTES = 8 * 1024 * 1024
 
@@ -281,7 +281,7 @@ class Conv2d(Function):
         blocks = self.blocks
         if need[1]:
             # dWᵀ = P·gᵀ: (K, O) is the orientation OpenBLAS runs fastest for this long-inner,
-            # small-output product (0.52 vs 0.90 ms at LeNet-5's second layer)
+            # small-output product
             kg, og = c // groups * kh * kw, o // groups
             gwt = xp.zeros((groups * kg, og), dtype=g.dtype)
             part = xp.empty_like(gwt) if len(blocks) > 1 else gwt

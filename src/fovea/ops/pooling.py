@@ -136,8 +136,8 @@ class MaxPool2d(Function):
 
     Forward is a running ``maximum`` over one strided slice per kernel tap; windows of 3×3 and
     up are done separably — over the window's rows, then over its columns, each tap limited to
-    the windows where it lies inside the input (no padded copy): ResNet-18's 3×3/2 stem pool
-    15.0 → 8.5 ms, while LeNet-5's 2×2 pools are 25% faster with the plain taps. Backward
+    the windows where it lies inside the input (no padded copy); 2×2 windows keep the plain
+    taps, which are faster there (benchmarks/README.md). Backward
     finds, tap by tap, the windows whose maximum that tap holds and has not yet been claimed.
     """
 
