@@ -12,6 +12,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the tomli backport
+    import tomli as tomllib
+
 from ..errors import FoveaError
 from ..parsing import checked
 
@@ -181,10 +186,6 @@ def _check_value(name: str, value, source: str):
 
 def load_toml(path) -> dict:
     """The options of a TOML file, validated; ConfigError for an unknown key or bad value."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text())
