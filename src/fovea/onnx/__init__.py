@@ -25,11 +25,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fovea.errors import ExportError
-from fovea.onnx.exporters import EXPORTERS, register_exporter
-from fovea.onnx.graph import DEFAULT_OPSET, MIN_OPSET, serialize
-from fovea.onnx.runtime import compare_onnxruntime
-from fovea.serialization import atomic_write_bytes
+from ..errors import ExportError
+from ..serialization import atomic_write_bytes
+from .exporters import EXPORTERS, register_exporter
+from .graph import DEFAULT_OPSET, MIN_OPSET, serialize
+from .runtime import compare_onnxruntime
 
 __all__ = ["export", "build", "serialize", "compare_onnxruntime", "register_exporter",
            "ExportError", "EXPORTERS", "DEFAULT_OPSET", "MIN_OPSET"]

@@ -13,11 +13,11 @@ import math
 
 import numpy as np
 
-from fovea import nn
-from fovea.errors import ExportError
-from fovea.onnx.trace import values
-from fovea.ops.activations import SELU_ALPHA, SELU_SCALE
-from fovea.ops.conv import pair
+from .. import nn
+from ..errors import ExportError
+from ..ops.activations import SELU_ALPHA, SELU_SCALE
+from ..ops.conv import pair
+from .trace import values
 
 
 def _conv2d(g, call, x):

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from fovea.autograd import Tensor
-from fovea.errors import ExportError
-from fovea.onnx.exporters import find_exporter
-from fovea.onnx.trace import Call, as_input, trace, values
+from ..autograd import Tensor
+from ..errors import ExportError
+from .exporters import find_exporter
+from .trace import Call, as_input, trace, values
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 13  # Softmax/LogSoftmax over one axis, Clip with input bounds
@@ -214,11 +214,11 @@ def serialize(model, example_input, opset: int = DEFAULT_OPSET):
                                        ["batch", *(int(n) for n in x.shape[1:])])],
         [helper.make_tensor_value_info("logits", float_type,
                                        ["batch", *(int(n) for n in out_shape[1:])])])
-    import fovea  # at call time: fovea/__init__ imports this package
+    from .. import __version__  # at call time: fovea/__init__ imports this package
 
     opsets = [helper.make_opsetid("", opset)]
     proto = helper.make_model(graph, opset_imports=opsets, producer_name="fovea",
-                              producer_version=fovea.__version__)
+                              producer_version=__version__)
     for name, arr in g.initializers:  # written in place: a 500 MB VGG is copied only once
         t = proto.graph.initializer.add()
         t.name, t.data_type = name, helper.np_dtype_to_tensor_dtype(arr.dtype)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fovea.autograd import no_grad
-from fovea.errors import ExportError
-from fovea.onnx.trace import as_input, values
+from ..autograd import no_grad
+from ..errors import ExportError
+from .trace import as_input, values
 
 
 def compare_onnxruntime(onnx_model, model, example_input) -> float:

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fovea.autograd import Tensor, no_grad
-from fovea.backend import to_numpy
-from fovea.errors import ExportError
+from ..autograd import Tensor, no_grad
+from ..backend import to_numpy
+from ..errors import ExportError
 
 
 @dataclass(eq=False)
