@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..autograd import Function, Tensor, is_grad_enabled
+from ..errors import ShapeError
 from .activations import ReLU, Sigmoid, Tanh
 from .conv import Conv2d
 from .elementwise import (
@@ -312,13 +313,73 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
                            divisor_override=divisor_override)
 
 
+def _rows_of_classes(x, target, probabilities):
+    """Logits or log-probabilities (N, C, d1, …) as rows (N·d1·…, C), with their targets as
+    (N·d1·…,) indices or (N·d1·…, C) probabilities; also the shape a per-element loss takes
+    back, (N, d1, …)."""
+    if x.ndim <= 2:
+        return x, target, None
+
+    def rows(a):
+        return reshape(permute(a, (0, *range(2, a.ndim), 1)), (-1, a.shape[1]))
+
+    shape = (x.shape[0],) + tuple(x.shape[2:])
+    if probabilities:
+        return rows(x), rows(target), shape
+    return rows(x), reshape(target, -1), shape
+
+
 def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0):
-    t = (target.data if isinstance(target, Tensor)
-         else backend.namespace(data_of(logits)).asarray(target))
+    """Cross-entropy of logits (N, C, d1, …) or (C,) with class indices (N, d1, …) or class
+    probabilities of the logits' shape (differentiable in the probabilities too)."""
+    if not isinstance(target, Tensor):
+        target = Tensor(backend.namespace(data_of(logits)).asarray(target))
+    probabilities = target.dtype.kind == "f"
+    logits, target, shape = _rows_of_classes(logits, target, probabilities)
     w = weight.data if isinstance(weight, Tensor) else weight
-    return CrossEntropy.apply(logits, t, weight=w, reduction=reduction,
-                              ignore_index=ignore_index, label_smoothing=label_smoothing)
+    loss = CrossEntropy.apply(logits, target if probabilities else target.data, weight=w,
+                              reduction=reduction, ignore_index=ignore_index,
+                              label_smoothing=label_smoothing)
+    return reshape(loss, shape) if shape is not None and reduction == "none" else loss
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of log-probabilities (N, C, d1, …) or (C,) at class indices
+    (N, d1, …): loss_n = −w[y_n] · input[n, y_n], 0 where y_n = ignore_index; "mean" divides
+    by Σ w[y_n] over the samples not ignored (as PyTorch)."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    t = target.data if isinstance(target, Tensor) else backend.namespace(
+        data_of(input)).asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"nll_loss expects class-index targets (integers), got {t.dtype}")
+    unbatched = input.ndim == 1
+    x = reshape(input, (1, -1)) if unbatched else input
+    expected = (x.shape[0],) + tuple(x.shape[2:])
+    if x.ndim < 2 or tuple(t.shape) != (() if unbatched else expected):
+        raise ShapeError(f"nll_loss: target shape {tuple(t.shape)} does not fit input "
+                         f"{tuple(input.shape)} (expected (N, d1, …) for (N, C, d1, …))")
+    x, _, shape = _rows_of_classes(x, Tensor(t), False)
+    xp = backend.namespace(t)
+    t = t.reshape(-1)
+    c = x.shape[1]
+    valid = t != ignore_index
+    index = xp.where(valid, t, 0).astype(xp.intp)
+    if xp.any((index < 0) | (index >= c)):
+        bad = int(t[valid & ((t < 0) | (t >= c))][0])
+        raise IndexError(f"target {bad} is out of range for {c} classes")
+    w = (xp.ones(len(t), dtype=x.dtype) if weight is None
+         else data_of(weight).astype(x.dtype, copy=False)[index])
+    w = xp.where(valid, w, xp.zeros((), dtype=x.dtype))
+    losses = neg(getitem(x, (xp.arange(len(t)), index))) * Tensor(w)
+    if reduction == "none":
+        return reshape(losses, shape if shape is not None else (() if unbatched else -1))
+    total = sum(losses)
+    if reduction == "sum":
+        return total
+    with backend.errstate(w, divide="ignore", invalid="ignore"):  # all ignored: 0/0 = NaN
+        return total * Tensor(xp.asarray(1 / w.sum(), dtype=x.dtype))
 
 
 # ---- comparisons (not differentiable: boolean results) -----------------------------------

@@ -82,6 +82,8 @@ class CrossEntropy(Function):
                 probs = probs * (1 - label_smoothing) + label_smoothing / c
             if weight is not None:
                 probs = probs * weight
+            # d loss/d target = −log softmax(x) · w · (1 − label_smoothing)
+            self.target_coef = (1 - label_smoothing) * (1 if weight is None else weight)
             losses = -(probs * logp).sum(axis=1)
             norm = n
             self.coef = probs
@@ -128,6 +130,12 @@ class CrossEntropy(Function):
         xp = backend.namespace(g)
         p = flush_denormals(xp.exp(self.logp))
         coef = self.coef
+        gt = None
+        if len(self.needs_grad) > 1 and self.needs_grad[1]:
+            gt = -self.logp * self.target_coef
+            gt = gt * (g * self.scale if self.scale is not None
+                       else (g[None] if self.squeeze else g)[:, None])
+            gt = gt[0] if self.squeeze else gt
         if isinstance(coef, tuple):  # class indices: softmax·w − onehot·w
             t, w = coef
             grad = p * w[:, None]
@@ -141,4 +149,4 @@ class CrossEntropy(Function):
                 grad[~self.valid] = 0  # PyTorch skips ignored samples even when norm is 0
         else:
             grad *= (g[None] if self.squeeze else g)[:, None]
-        return (grad[0] if self.squeeze else grad), None, None
+        return (grad[0] if self.squeeze else grad), gt
