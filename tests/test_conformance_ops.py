@@ -115,3 +115,113 @@ def test_cross_entropy_spatial(smoothing, reduction):
          lambda x: TF.cross_entropy(x, torch.from_numpy(t), **kw), randn(2, 3, 4, 5))
     same(lambda x, p: F.cross_entropy(x, p, **kw), lambda x, p: TF.cross_entropy(x, p, **kw),
          randn(2, 3, 4), R.uniform(0, 1, (2, 3, 4)).astype(np.float32))
+
+
+# ---- arithmetic keywords ------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["add", "sub"])
+def test_add_sub_alpha(name):
+    same(lambda a, b: getattr(fovea, name)(a, b, alpha=-3.125),
+         lambda a, b: getattr(torch, name)(a, b, alpha=-3.125), randn(3, 4), randn(4))
+    same(lambda a, b: getattr(a, name)(b, alpha=2), lambda a, b: getattr(a, name)(b, alpha=2),
+         randn(3, 4), randn(3, 4))
+
+
+@pytest.mark.parametrize("mode", ["trunc", "floor"])
+def test_div_rounding_mode(mode):
+    a, b = randn(4, 5) * 5, randn(5)
+    same(lambda x, y: fovea.div(x, y, rounding_mode=mode),
+         lambda x, y: torch.div(x, y, rounding_mode=mode), a, b)
+    same(lambda x: x.div(fovea.tensor(b), rounding_mode=mode),
+         lambda x: x.div(torch.from_numpy(b), rounding_mode=mode), a)
+    ints, divisors = R.integers(-9, 9, 12), R.choice([-4, -3, 2, 5], 12)
+    got = fovea.div(fovea.tensor(ints), fovea.tensor(divisors), rounding_mode=mode)
+    want = torch.div(torch.from_numpy(ints), torch.from_numpy(divisors), rounding_mode=mode)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    check64(lambda x, y: fovea.div(x, y, rounding_mode=mode), R.uniform(0.2, 0.8, 5) + 3,
+            R.uniform(1.1, 1.4, 5))
+    with pytest.raises(ValueError, match="rounding_mode"):
+        fovea.div(fovea.tensor(a), 2.0, rounding_mode="round")
+
+
+@pytest.mark.parametrize("bounds", ["both", "min", "max", "crossed"])
+def test_clamp_tensor_bounds(bounds):
+    """Gradients reach tensor bounds as PyTorch's: min where a < min < max, max where
+    a > max or max < min."""
+    x, lo, hi = randn(4, 5), randn(5) - 0.5, randn(4, 1) + 0.5
+    if bounds == "crossed":
+        lo, hi = hi + 1.0, lo - 1.0
+    cases = {"both": ((x, lo, hi), lambda a, b, c: (a, b, c)),
+             "crossed": ((x, lo, hi), lambda a, b, c: (a, b, c)),
+             "min": ((x, lo), lambda a, b: (a, b, None)),
+             "max": ((x, hi), lambda a, b: (a, None, b))}
+    arrays, args = cases[bounds]
+    same(lambda *t: fovea.clamp(*args(*t)), lambda *t: torch.clamp(*args(*t)), *arrays)
+    same(lambda *t: args(*t)[0].clamp(*args(*t)[1:]),
+         lambda *t: args(*t)[0].clamp(*args(*t)[1:]), *arrays)
+    # float64 central differences, away from the kinks
+    check64(lambda a, b, c: fovea.clamp(a, b, c), np.array([-2.0, 0.0, 2.0, 0.5]),
+            np.array([-1.0, -1.0, -1.0, 1.0]), np.array([1.0, 1.0, 1.0, -1.0]))
+
+
+def test_max_min_of_two_tensors():
+    same(lambda a, b: fovea.max(a, b), lambda a, b: torch.max(a, b), randn(3, 1), randn(4))
+    same(lambda a, b: a.min(b), lambda a, b: a.min(b), randn(3, 4), randn(4))
+
+
+# ---- softmax dtype and edge cases -----------------------------------------------------------
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_dtype_0d_and_empty(name):
+    same(lambda x: getattr(F, name)(x, 1, dtype=fovea.float64),
+         lambda x: getattr(TF, name)(x, 1, dtype=torch.float64), randn(3, 4))
+    same(lambda x: getattr(x, name)(0, dtype=fovea.float64),
+         lambda x: getattr(x, name)(0, dtype=torch.float64), randn(3, 4))
+    same(lambda x: getattr(F, name)(x, 0), lambda x: getattr(TF, name)(x, 0), randn())
+    same(lambda x: getattr(F, name)(x, -1), lambda x: getattr(TF, name)(x, -1), randn(5, 0, 0))
+    same(lambda x: getattr(F, name)(x, 0), lambda x: getattr(TF, name)(x, 0), randn(0, 3))
+
+
+# ---- shapes -------------------------------------------------------------------------------
+@pytest.mark.parametrize("dim", [None, 0, -1, 1, (1,), (0, 1, 3), (), [-1, 1]])
+def test_squeeze_dims(dim):
+    x = randn(1, 1, 5, 1)
+    args = () if dim is None else (dim,)
+    same(lambda t: fovea.squeeze(t, *args), lambda t: torch.squeeze(t, *args), x)
+    same(lambda t: t.squeeze(*args), lambda t: t.squeeze(*args), x)
+
+
+def test_0d_shape_ops_and_errors():
+    same(lambda t: fovea.squeeze(t, 0), lambda t: torch.squeeze(t, 0), randn())
+    same(lambda t: fovea.squeeze(t, (-1,)), lambda t: torch.squeeze(t, (-1,)), randn())
+    same(lambda t: fovea.transpose(t, 0, 0), lambda t: torch.transpose(t, 0, 0), randn())
+    same(lambda t: fovea.transpose(t, -1, 0), lambda t: torch.transpose(t, -1, 0), randn())
+    same(lambda t: fovea.transpose(t, 1, 1), lambda t: torch.transpose(t, 1, 1), randn(2, 3))
+    for fn in (lambda t: fovea.squeeze(t, 1), lambda t: fovea.transpose(t, 0, 1),
+               lambda t: fovea.squeeze(t, (0, 3))):
+        with pytest.raises(IndexError, match="out of range"):
+            fn(fovea.tensor(randn()))
+
+
+def test_cat_skips_legacy_empty():
+    same(lambda a, b, c: fovea.cat([a, b, c], 1), lambda a, b, c: torch.cat([a, b, c], 1),
+         randn(0), randn(5, 2), randn(5, 3))
+    same(lambda a, b: fovea.cat([a, b]), lambda a, b: torch.cat([a, b]), randn(0), randn(3))
+
+
+# ---- dropout and batch_norm edge cases ------------------------------------------------------
+def test_dropout_p1_on_0d():
+    x = fovea.tensor(np.float32(2.5), requires_grad=True)
+    y = F.dropout(x, p=1.0, training=True)
+    assert y.shape == () and y.item() == 0.0
+    y.backward()
+    assert x.grad.item() == 0.0
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_empty_input(training):
+    rm, rv = fovea.zeros(0), fovea.ones(0)
+    same(lambda x: F.batch_norm(x, rm, rv, training=training),
+         lambda x: TF.batch_norm(x, torch.zeros(0), torch.ones(0), training=training), randn(0))
+    same(lambda x: F.batch_norm(x, fovea.zeros(3), fovea.ones(3), training=training),
+         lambda x: TF.batch_norm(x, torch.zeros(3), torch.ones(3), training=training),
+         randn(0, 3, 2))

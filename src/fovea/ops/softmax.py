@@ -8,9 +8,16 @@ from ..backend import flush_denormals
 from ..errors import ShapeError
 
 
+def _shift(x, axis):
+    """x − max x along axis (x itself when empty: nothing to shift, and max has no value)."""
+    return x - x.max(axis=axis, keepdims=True) if x.size else x
+
+
 def _log_softmax(x, axis):
+    if not x.size:
+        return x.copy()
     xp = backend.namespace(x)
-    z = x - x.max(axis=axis, keepdims=True)
+    z = _shift(x, axis)
     return z - xp.log(xp.exp(z).sum(axis=axis, keepdims=True))
 
 
@@ -35,7 +42,7 @@ class Softmax(Function):
 
     def forward(self, x, dim=-1):
         self.dim = dim
-        e = flush_denormals(backend.namespace(x).exp(x - x.max(axis=dim, keepdims=True)))
+        e = flush_denormals(backend.namespace(x).exp(_shift(x, dim)))
         self.out = e / e.sum(axis=dim, keepdims=True)
         return self.out
 
