@@ -284,17 +284,17 @@ class Tensor:
         return ops.ne(self, other)
 
     # ---- methods ------------------------------------------------------------------------
-    def add(self, other):
-        return ops.add(self, other)
+    def add(self, other, alpha=1):
+        return ops.add(self, other, alpha=alpha)
 
-    def sub(self, other):
-        return ops.sub(self, other)
+    def sub(self, other, alpha=1):
+        return ops.sub(self, other, alpha=alpha)
 
     def mul(self, other):
         return ops.mul(self, other)
 
-    def div(self, other):
-        return ops.div(self, other)
+    def div(self, other, rounding_mode=None):
+        return ops.div(self, other, rounding_mode=rounding_mode)
 
     def pow(self, exponent):
         return ops.pow(self, exponent)
@@ -389,11 +389,11 @@ class Tensor:
     def expand(self, *shape):
         return ops.expand(self, *shape)
 
-    def softmax(self, dim=-1):
-        return ops.softmax(self, dim)
+    def softmax(self, dim=-1, dtype=None):
+        return ops.softmax(self, dim, dtype=dtype)
 
-    def log_softmax(self, dim=-1):
-        return ops.log_softmax(self, dim)
+    def log_softmax(self, dim=-1, dtype=None):
+        return ops.log_softmax(self, dim, dtype=dtype)
 
 
 def _topological_order(root: Tensor) -> list:

@@ -11,6 +11,7 @@ from ..ops import (
     log_softmax,
     max_pool2d,
     mean,
+    nll_loss,
     relu,
     sigmoid,
     softmax,
@@ -23,7 +24,7 @@ from ..ops.norm import batch_norm, group_norm, layer_norm, local_response_norm
 from ..ops.pooling import adaptive_avg_pool2d
 
 __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "relu", "sigmoid", "tanh",
-           "softmax", "log_softmax", "cross_entropy", "mse_loss", "leaky_relu", "prelu", "elu",
+           "softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "leaky_relu", "prelu", "elu",
            "selu", "gelu", "silu", "softplus", "hardtanh", "maxout", "dropout", "dropout2d",
            "batch_norm", "layer_norm", "group_norm", "local_response_norm",
            "adaptive_avg_pool2d"]

@@ -24,6 +24,19 @@ class CrossEntropyLoss(Module):
                                self.label_smoothing)
 
 
+class NLLLoss(Module):
+    """Negative log-likelihood of log-probabilities: −w[y] · input[y], averaged over the
+    weights ("mean"), summed ("sum") or per sample ("none")."""
+
+    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean"):
+        super().__init__()
+        self.register_buffer("weight", None if weight is None else Tensor(weight))
+        self.ignore_index, self.reduction = ignore_index, reduction
+
+    def forward(self, input, target):
+        return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
+
+
 class MSELoss(Module):
     """Mean squared error (input − target)²."""
 

@@ -8,8 +8,11 @@ functions.
 
 from __future__ import annotations
 
+import builtins
+
 from .. import backend
 from ..autograd import Function, Tensor, is_grad_enabled
+from ..errors import ShapeError
 from .activations import ReLU, Sigmoid, Tanh
 from .conv import Conv2d
 from .elementwise import (
@@ -24,6 +27,7 @@ from .elementwise import (
     Mul,
     Neg,
     Pow,
+    RoundedDiv,
     Sqrt,
     Sub,
     Where,
@@ -34,6 +38,7 @@ from .operands import (
     check_same_dtype,
     data_of,
     float_operand,
+    operand,
     operand_pair,
     tensors_of_one_dtype,
 )
@@ -44,20 +49,34 @@ from .softmax import CrossEntropy, LogSoftmax, Softmax
 
 
 # ---- arithmetic -------------------------------------------------------------------------
-def add(a, b):
-    return Add.apply(*operand_pair(a, b))
+def _scaled(b, alpha):
+    return b if alpha == 1 else mul(b, alpha)
 
 
-def sub(a, b):
-    return Sub.apply(*operand_pair(a, b))
+def add(a, b, alpha=1):
+    """a + alpha · b"""
+    return Add.apply(*operand_pair(a, _scaled(b, alpha)))
+
+
+def sub(a, b, alpha=1):
+    """a − alpha · b"""
+    return Sub.apply(*operand_pair(a, _scaled(b, alpha)))
 
 
 def mul(a, b):
     return Mul.apply(*operand_pair(a, b))
 
 
-def div(a, b):
+def div(a, b, rounding_mode=None):
+    """a / b; ``rounding_mode`` "trunc" or "floor" rounds the quotient (keeping an integer
+    dtype, as PyTorch; zero gradient)."""
     a, b = operand_pair(a, b)
+    if rounding_mode is not None:
+        if rounding_mode not in ("trunc", "floor"):
+            raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or "
+                             f"'floor' but found {rounding_mode!r}")
+        with backend.errstate(data_of(a), divide="ignore", invalid="ignore"):
+            return RoundedDiv.apply(a, b, rounding_mode=rounding_mode)
     if a.dtype.kind != "f":
         a, b = cast(a, backend.get_default_dtype()), cast(b, backend.get_default_dtype())
     return Div.apply(a, b)
@@ -104,7 +123,10 @@ def where(condition, a, b):
 
 
 def clip(a, min=None, max=None):  # noqa: A002 - PyTorch's names
-    return Clip.apply(a, min=min, max=max)
+    """minimum(maximum(a, min), max); min and max are numbers, tensors or None."""
+    lo = min if isinstance(min, Tensor) or min is None else operand(min, data_of(a))
+    hi = max if isinstance(max, Tensor) or max is None else operand(max, data_of(a))
+    return Clip.apply(a, lo, hi)
 
 
 clamp = clip
@@ -182,13 +204,19 @@ def _pick(a, index, dim, keepdim):
 
 def max(a, dim=None, keepdim=False):  # noqa: A001
     """max(a) is the largest element; max(a, dim) returns (values, indices) as PyTorch (ties
-    share max(a)'s gradient; max(a, dim) gives it to the returned index)."""
+    share max(a)'s gradient; max(a, dim) gives it to the returned index); max(a, other) with
+    a tensor ``other`` is maximum(a, other)."""
+    if isinstance(dim, Tensor):
+        return maximum(a, dim)
     if dim is None:
         return amax(a)
     return _pick(a, argmax(a, dim, keepdim=True), dim, keepdim)
 
 
 def min(a, dim=None, keepdim=False):  # noqa: A001
+    """min(a), min(a, dim) → (values, indices), min(a, other) = minimum(a, other)."""
+    if isinstance(dim, Tensor):
+        return minimum(a, dim)
     if dim is None:
         return amin(a)
     return _pick(a, argmin(a, dim, keepdim=True), dim, keepdim)
@@ -212,8 +240,19 @@ def permute(a, *dims):
     return Permute.apply(a, dims=dims)
 
 
+def _dim(dim, ndim):
+    """dim in range(ndim) (a 0-d tensor takes dim 0 or −1, as PyTorch)."""
+    n = builtins.max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"dimension {dim} is out of range for a {ndim}-d tensor")
+    return dim % n
+
+
 def transpose(a, dim0, dim1):
     dims = list(range(a.ndim))
+    dim0, dim1 = _dim(dim0, a.ndim), _dim(dim1, a.ndim)
+    if a.ndim == 0:
+        return reshape(a, ())
     dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
     return Permute.apply(a, dims=tuple(dims))
 
@@ -234,12 +273,15 @@ def unsqueeze(a, dim):
 
 
 def squeeze(a, dim=None):
+    """a without its size-1 dimensions (all of them, or those of ``dim``: an int or a tuple;
+    a listed dimension whose size is not 1 stays, as PyTorch)."""
     if dim is None:
-        return reshape(a, tuple(n for n in a.shape if n != 1))
-    dim = dim % a.ndim
-    if a.shape[dim] != 1:
-        return a
-    return reshape(a, a.shape[:dim] + a.shape[dim + 1:])
+        dims = range(a.ndim)
+    elif isinstance(dim, (tuple, list)):
+        dims = {_dim(d, a.ndim) for d in dim}
+    else:
+        dims = {_dim(dim, a.ndim)}
+    return reshape(a, tuple(n for i, n in enumerate(a.shape) if not (i in dims and n == 1)))
 
 
 def expand(a, *shape):
@@ -264,7 +306,12 @@ def getitem(a, idx):
 
 
 def cat(tensors, dim=0):
-    return Cat.apply(*tensors_of_one_dtype(tensors, "cat"), dim=dim)
+    """Concatenation along dim. As PyTorch, a 1-D empty tensor (legacy for "nothing") is
+    skipped next to tensors of more dimensions."""
+    tensors = tensors_of_one_dtype(tensors, "cat")
+    kept = [t for t in tensors if not (t.shape == (0,) and t.ndim != tensors[0].ndim
+                                        or t.shape == (0,) and any(u.ndim > 1 for u in tensors))]
+    return Cat.apply(*(kept or tensors), dim=dim)
 
 
 concatenate = cat
@@ -281,12 +328,21 @@ def pad(a, pad, mode="constant", value=0.0):
 
 
 # ---- neural-network primitives ------------------------------------------------------------
-def softmax(a, dim=-1):
-    return Softmax.apply(float_operand(a), dim=dim)
+def _along(cls, a, dim, dtype):
+    """softmax-like ``cls`` of float ``a`` (cast to ``dtype`` first) along dim; a 0-d input
+    is a 1-element vector, a zero-size one gives an empty result (as PyTorch)."""
+    a = float_operand(a) if dtype is None else to(float_operand(a), dtype=dtype)
+    if a.ndim == 0:
+        return reshape(cls.apply(reshape(a, (1,)), dim=_dim(dim, 1)), ())
+    return cls.apply(a, dim=_dim(dim, a.ndim))
 
 
-def log_softmax(a, dim=-1):
-    return LogSoftmax.apply(float_operand(a), dim=dim)
+def softmax(a, dim=-1, dtype=None):
+    return _along(Softmax, a, dim, dtype)
+
+
+def log_softmax(a, dim=-1, dtype=None):
+    return _along(LogSoftmax, a, dim, dtype)
 
 
 def linear(x, weight, bias=None):
@@ -312,13 +368,73 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
                            divisor_override=divisor_override)
 
 
+def _rows_of_classes(x, target, probabilities):
+    """Logits or log-probabilities (N, C, d1, …) as rows (N·d1·…, C), with their targets as
+    (N·d1·…,) indices or (N·d1·…, C) probabilities; also the shape a per-element loss takes
+    back, (N, d1, …)."""
+    if x.ndim <= 2:
+        return x, target, None
+
+    def rows(a):
+        return reshape(permute(a, (0, *range(2, a.ndim), 1)), (-1, a.shape[1]))
+
+    shape = (x.shape[0],) + tuple(x.shape[2:])
+    if probabilities:
+        return rows(x), rows(target), shape
+    return rows(x), reshape(target, -1), shape
+
+
 def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0):
-    t = (target.data if isinstance(target, Tensor)
-         else backend.namespace(data_of(logits)).asarray(target))
+    """Cross-entropy of logits (N, C, d1, …) or (C,) with class indices (N, d1, …) or class
+    probabilities of the logits' shape (differentiable in the probabilities too)."""
+    if not isinstance(target, Tensor):
+        target = Tensor(backend.namespace(data_of(logits)).asarray(target))
+    probabilities = target.dtype.kind == "f"
+    logits, target, shape = _rows_of_classes(logits, target, probabilities)
     w = weight.data if isinstance(weight, Tensor) else weight
-    return CrossEntropy.apply(logits, t, weight=w, reduction=reduction,
-                              ignore_index=ignore_index, label_smoothing=label_smoothing)
+    loss = CrossEntropy.apply(logits, target if probabilities else target.data, weight=w,
+                              reduction=reduction, ignore_index=ignore_index,
+                              label_smoothing=label_smoothing)
+    return reshape(loss, shape) if shape is not None and reduction == "none" else loss
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of log-probabilities (N, C, d1, …) or (C,) at class indices
+    (N, d1, …): loss_n = −w[y_n] · input[n, y_n], 0 where y_n = ignore_index; "mean" divides
+    by Σ w[y_n] over the samples not ignored (as PyTorch)."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    t = target.data if isinstance(target, Tensor) else backend.namespace(
+        data_of(input)).asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"nll_loss expects class-index targets (integers), got {t.dtype}")
+    unbatched = input.ndim == 1
+    x = reshape(input, (1, -1)) if unbatched else input
+    expected = (x.shape[0],) + tuple(x.shape[2:])
+    if x.ndim < 2 or tuple(t.shape) != (() if unbatched else expected):
+        raise ShapeError(f"nll_loss: target shape {tuple(t.shape)} does not fit input "
+                         f"{tuple(input.shape)} (expected (N, d1, …) for (N, C, d1, …))")
+    x, _, shape = _rows_of_classes(x, Tensor(t), False)
+    xp = backend.namespace(t)
+    t = t.reshape(-1)
+    c = x.shape[1]
+    valid = t != ignore_index
+    index = xp.where(valid, t, 0).astype(xp.intp)
+    if xp.any((index < 0) | (index >= c)):
+        bad = int(t[valid & ((t < 0) | (t >= c))][0])
+        raise IndexError(f"target {bad} is out of range for {c} classes")
+    w = (xp.ones(len(t), dtype=x.dtype) if weight is None
+         else data_of(weight).astype(x.dtype, copy=False)[index])
+    w = xp.where(valid, w, xp.zeros((), dtype=x.dtype))
+    losses = neg(getitem(x, (xp.arange(len(t)), index))) * Tensor(w)
+    if reduction == "none":
+        return reshape(losses, shape if shape is not None else (() if unbatched else -1))
+    total = sum(losses)
+    if reduction == "sum":
+        return total
+    with backend.errstate(w, divide="ignore", invalid="ignore"):  # all ignored: 0/0 = NaN
+        return total * Tensor(xp.asarray(1 / w.sum(), dtype=x.dtype))
 
 
 # ---- comparisons (not differentiable: boolean results) -----------------------------------

@@ -31,7 +31,9 @@ def keep_mask(x, shape, p, strides=None):
     in x's dtype, drawn on x's device."""
     dtype = x.dtype
     rng = backend.rng(backend.device_of(x))
-    keep = _uniform(rng, shape, strides) >= backend.scalar(p, backend.float32)
+    # asarray: a 0-d comparison gives a NumPy scalar, which the in-place ops below refuse
+    keep = backend.namespace(x).asarray(
+        _uniform(rng, shape, strides) >= backend.scalar(p, backend.float32))
     mask = keep.astype(dtype)
     if p < 1:
         mask *= backend.scalar(1.0 / (1.0 - p), dtype)

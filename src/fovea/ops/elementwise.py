@@ -186,19 +186,51 @@ class Where(Function):
 
 
 class Clip(Function):
-    """clip(a, min, max); gradient passes where min ≤ a ≤ max."""
+    """clip(a, min, max) = minimum(maximum(a, min), max), with number or tensor bounds.
 
-    def forward(self, a, min=None, max=None):
+    The gradient goes to a where min ≤ a ≤ max, to min where a < min (and min < max), to max
+    where a > max (or max < min), as PyTorch's clamp.
+    """
+
+    def forward(self, a, min=None, max=None):  # noqa: A002 - PyTorch's names
         xp = backend.namespace(a)
         lo = None if min is None else xp.asarray(min, dtype=a.dtype)
         hi = None if max is None else xp.asarray(max, dtype=a.dtype)
-        inside = xp.ones(a.shape, dtype=bool)
-        if lo is not None:
-            inside &= a >= lo
-        if hi is not None:
-            inside &= a <= hi
-        self.inside = inside
-        return xp.clip(a, lo, hi)
+        true = xp.ones((), dtype=bool)
+        above_lo = true if lo is None else a >= lo
+        below_hi = true if hi is None else a <= hi
+        self.to_a = above_lo & below_hi
+        self.to_lo = None if lo is None else ~above_lo & (true if hi is None else lo < hi)
+        self.to_hi = None if hi is None else ~below_hi | (False if lo is None else hi < lo)
+        self.shapes = (a.shape, None if lo is None else lo.shape, None if hi is None else hi.shape)
+        out = a if lo is None else xp.maximum(a, lo)
+        return out if hi is None else xp.minimum(out, hi)
 
     def backward(self, g):
-        return g * self.inside
+        xp = backend.namespace(g)
+        zero = xp.zeros((), dtype=g.dtype)
+        grads = []
+        for needs, mask, shape in zip(self.needs_grad, (self.to_a, self.to_lo, self.to_hi),
+                                      self.shapes):
+            grads.append(unbroadcast(xp.where(mask, g, zero), shape) if needs else None)
+        return tuple(grads)
+
+
+class RoundedDiv(Function):
+    """a / b rounded toward zero ("trunc") or down ("floor"); piecewise constant, so its
+    gradient is zero (as PyTorch)."""
+
+    def forward(self, a, b, rounding_mode="trunc"):
+        xp = backend.namespace(a, b)
+        self.shapes = (a.shape, b.shape)
+        if rounding_mode == "floor":
+            return xp.floor_divide(a, b)
+        if a.dtype.kind == "f":
+            return xp.trunc(a / b)
+        q = xp.floor_divide(a, b)  # integers: step floor back up where the signs differ
+        return q + ((q < 0) & (q * b != a))
+
+    def backward(self, g):
+        xp = backend.namespace(g)
+        return tuple(xp.zeros(s, dtype=g.dtype) if needs else None
+                     for needs, s in zip(self.needs_grad, self.shapes))

@@ -355,6 +355,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     otherwise the running statistics are used.
     """
     x = _as_tensor(input)
+    if x.numel() == 0 and weight is None and bias is None:
+        return x * 1  # nothing to normalize: a copy, running statistics untouched (as PyTorch)
     if x.ndim < 2:
         raise ShapeError(f"batch_norm expects input (N, C, *), got shape {tuple(x.shape)}")
     c = x.shape[1]

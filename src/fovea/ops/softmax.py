@@ -8,9 +8,16 @@ from ..backend import flush_denormals
 from ..errors import ShapeError
 
 
+def _shift(x, axis):
+    """x − max x along axis (x itself when empty: nothing to shift, and max has no value)."""
+    return x - x.max(axis=axis, keepdims=True) if x.size else x
+
+
 def _log_softmax(x, axis):
+    if not x.size:
+        return x.copy()
     xp = backend.namespace(x)
-    z = x - x.max(axis=axis, keepdims=True)
+    z = _shift(x, axis)
     return z - xp.log(xp.exp(z).sum(axis=axis, keepdims=True))
 
 
@@ -35,7 +42,7 @@ class Softmax(Function):
 
     def forward(self, x, dim=-1):
         self.dim = dim
-        e = flush_denormals(backend.namespace(x).exp(x - x.max(axis=dim, keepdims=True)))
+        e = flush_denormals(backend.namespace(x).exp(_shift(x, dim)))
         self.out = e / e.sum(axis=dim, keepdims=True)
         return self.out
 
@@ -82,6 +89,8 @@ class CrossEntropy(Function):
                 probs = probs * (1 - label_smoothing) + label_smoothing / c
             if weight is not None:
                 probs = probs * weight
+            # d loss/d target = −log softmax(x) · w · (1 − label_smoothing)
+            self.target_coef = (1 - label_smoothing) * (1 if weight is None else weight)
             losses = -(probs * logp).sum(axis=1)
             norm = n
             self.coef = probs
@@ -128,6 +137,12 @@ class CrossEntropy(Function):
         xp = backend.namespace(g)
         p = flush_denormals(xp.exp(self.logp))
         coef = self.coef
+        gt = None
+        if len(self.needs_grad) > 1 and self.needs_grad[1]:
+            gt = -self.logp * self.target_coef
+            gt = gt * (g * self.scale if self.scale is not None
+                       else (g[None] if self.squeeze else g)[:, None])
+            gt = gt[0] if self.squeeze else gt
         if isinstance(coef, tuple):  # class indices: softmax·w − onehot·w
             t, w = coef
             grad = p * w[:, None]
@@ -141,4 +156,4 @@ class CrossEntropy(Function):
                 grad[~self.valid] = 0  # PyTorch skips ignored samples even when norm is 0
         else:
             grad *= (g[None] if self.squeeze else g)[:, None]
-        return (grad[0] if self.squeeze else grad), None, None
+        return (grad[0] if self.squeeze else grad), gt
