@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from ..errors import ShapeError
-from ..ops import (
+
+# convolution, pooling, padding and resampling
+from ..ops import (  # noqa: E402, I001
     avg_pool2d,
     conv2d,
+    conv_transpose2d,
     cross_entropy,
     linear,
     log_softmax,
     max_pool2d,
     mean,
+    pad,
     relu,
     sigmoid,
     softmax,
@@ -26,7 +30,8 @@ __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "relu", "sigmoid", "t
            "softmax", "log_softmax", "cross_entropy", "mse_loss", "leaky_relu", "prelu", "elu",
            "selu", "gelu", "silu", "softplus", "hardtanh", "maxout", "dropout", "dropout2d",
            "batch_norm", "layer_norm", "group_norm", "local_response_norm",
-           "adaptive_avg_pool2d"]
+           "adaptive_avg_pool2d",
+           "conv_transpose2d", "pad"]
 
 
 def mse_loss(input, target, reduction: str = "mean"):
