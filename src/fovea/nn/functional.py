@@ -10,6 +10,7 @@ from ..ops import (  # noqa: E402, I001
     conv2d,
     conv_transpose2d,
     cross_entropy,
+    interpolate,
     linear,
     log_softmax,
     max_pool2d,
@@ -31,7 +32,23 @@ __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "relu", "sigmoid", "t
            "selu", "gelu", "silu", "softplus", "hardtanh", "maxout", "dropout", "dropout2d",
            "batch_norm", "layer_norm", "group_norm", "local_response_norm",
            "adaptive_avg_pool2d",
-           "conv_transpose2d", "pad"]
+           "conv_transpose2d", "pad", "interpolate", "upsample", "upsample_nearest",
+           "upsample_bilinear"]
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """Deprecated in PyTorch in favour of :func:`interpolate`, which it calls."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    """``interpolate(mode="nearest")``."""
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    """``interpolate(mode="bilinear", align_corners=True)``, as PyTorch's."""
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
 
 
 def mse_loss(input, target, reduction: str = "mean"):

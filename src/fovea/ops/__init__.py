@@ -40,6 +40,7 @@ from .operands import (
 )
 from .pooling import AvgPool2d, MaxPool2d, max_pool2d_indices
 from .reduce import Max, Mean, Min, Sum
+from .resample import Resample, resample_matrices
 from .shape import Cat, Expand, GetItem, Pad, PadIndexed, Permute, Reshape, Stack
 from .softmax import CrossEntropy, LogSoftmax, Softmax
 
@@ -365,6 +366,18 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     return AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding,
                            ceil_mode=ceil_mode, count_include_pad=count_include_pad,
                            divisor_override=divisor_override)
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """Resampling of (N, C, *spatial) tensors as torch's ``F.interpolate`` (modes nearest,
+    nearest-exact, area, linear, bilinear, trilinear; see :mod:`.resample`)."""
+    if antialias:
+        raise NotImplementedError("interpolate: antialias=True is not supported")
+    x = data_of(input)
+    mats = resample_matrices(x.shape, x.dtype, backend.namespace(x), size, scale_factor, mode,
+                             align_corners, recompute_scale_factor)
+    return Resample.apply(input, mats=mats)
 
 
 def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean",
