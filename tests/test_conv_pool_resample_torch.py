@@ -254,6 +254,8 @@ RESAMPLES = [
     ("bilinear", (1, 1, 4, 4), dict(size=1, align_corners=True)),
     ("linear", (2, 3, 7), dict(scale_factor=3.0)), ("area", (1, 2, 9, 7), dict(size=(4, 3))),
     ("trilinear", (1, 2, 3, 4, 5), dict(size=(5, 3, 7))),
+    ("bicubic", (2, 3, 5, 7), dict(size=(9, 4))), ("bicubic", (1, 2, 4, 3), dict(scale_factor=2.5)),
+    ("bicubic", (1, 2, 6, 5), dict(size=(3, 11), align_corners=True)),
 ]
 
 
@@ -267,6 +269,7 @@ def test_interpolate_gradcheck():
     x = randn(1, 2, 3, 4)
     check_grad(lambda t: F.interpolate(t, size=(5, 7), mode="bilinear"), x)
     check_grad(lambda t: F.interpolate(t, scale_factor=1.5, mode="nearest"), x)
+    check_grad(lambda t: F.interpolate(t, size=(2, 6), mode="bicubic"), x)
 
 
 def test_upsample_module():

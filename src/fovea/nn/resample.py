@@ -8,7 +8,7 @@ from .module import Module
 
 class Upsample(Module):
     """Resamples (N, C, *spatial) to ``size`` or by ``scale_factor`` with ``F.interpolate``'s
-    modes (nearest, nearest-exact, area, linear, bilinear, trilinear)."""
+    modes (nearest, nearest-exact, area, linear, bilinear, bicubic, trilinear)."""
 
     def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
                  recompute_scale_factor=None):

@@ -371,7 +371,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
     """Resampling of (N, C, *spatial) tensors as torch's ``F.interpolate`` (modes nearest,
-    nearest-exact, area, linear, bilinear, trilinear; see :mod:`.resample`)."""
+    nearest-exact, area, linear, bilinear, bicubic, trilinear; see :mod:`.resample`)."""
     if antialias:
         raise NotImplementedError("interpolate: antialias=True is not supported")
     x = data_of(input)

@@ -1,5 +1,5 @@
-"""Resampling (``F.interpolate``): nearest, linear (1-D, 2-D and 3-D) and area modes over
-(N, C, *spatial) tensors.
+"""Resampling (``F.interpolate``): nearest, linear (1-D, 2-D and 3-D), bicubic and area
+modes over (N, C, *spatial) tensors.
 
 Each mode is separable and linear: along every spatial axis, output position i reads input
 positions through an (out, in) matrix A — one 1 per row for nearest (the source index
@@ -9,7 +9,9 @@ neighbours ⌊src⌋, ⌊src⌋ + 1 for linear with
     src = scale·i                  (align_corners=True, scale = (in − 1)/(out − 1))
     src = max(scale·(i + ½) − ½, 0)   (align_corners=False, scale = in/out or 1/scale_factor),
 
-and the adaptive-average bins for area. The output is A applied along each axis in turn (one
+the adaptive-average bins for area, and for bicubic the four neighbours ⌊src⌋ − 1 … ⌊src⌋ + 2
+(clamped to the axis) with Keys' cubic-convolution weights (a = −0.75, as PyTorch; src not
+clamped at 0). The output is A applied along each axis in turn (one
 GEMM per axis, no loop over pixels); the gradient is Aᵀ applied in reverse order.
 """
 
@@ -24,7 +26,7 @@ from ..errors import ShapeError
 from .pooling import pooling_matrix
 
 MODES = {"nearest": None, "nearest-exact": None, "area": None, "linear": 1, "bilinear": 2,
-         "trilinear": 3}
+         "bicubic": 2, "trilinear": 3}
 """The supported modes and, for the linear ones, the number of spatial axes they need."""
 
 
@@ -70,12 +72,36 @@ def _source(n_in, n_out, scale, mode, align_corners, xp, dtype):
     else:
         s = xp.asarray(n_in / n_out if scale is None else 1 / scale, dtype=dtype)
         half = xp.asarray(0.5, dtype=dtype)
-        src = xp.maximum(s * (i + half) - half, xp.asarray(0, dtype=dtype))
+        src = s * (i + half) - half
+        if mode != "bicubic":
+            src = xp.maximum(src, xp.asarray(0, dtype=dtype))
+    if mode == "bicubic":
+        return _cubic_matrix(m, rows, src, n_in, xp, dtype)
     i0 = xp.minimum(src.astype(xp.int64), n_in - 1)
     i1 = xp.minimum(i0 + 1, n_in - 1)
     lam = src - i0.astype(dtype)
     m[rows, i0] = 1 - lam
     m[rows, i1] += lam
+    return m
+
+
+def _cubic_matrix(m, rows, src, n_in, xp, dtype):
+    """Row i of m gets Keys' weights (a = −0.75) of the four neighbours of src[i], clamped
+    indices accumulating."""
+    a = -0.75
+    base = xp.floor(src)
+    t = src - base
+    base = base.astype(xp.int64)
+
+    def near(x):  # |x| ≤ 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    for k, weight in enumerate((far(t + 1), near(t), near(1 - t), far(2 - t))):
+        idx = xp.clip(base - 1 + k, 0, n_in - 1)
+        backend.scatter_add(m, (rows, idx), weight.astype(dtype))
     return m
 
 
