@@ -47,7 +47,7 @@ def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, name):
     s = k if stride is None or stride == () else pair(stride, "stride")
     p, d = pair(padding, "padding"), pair(dilation, "dilation")
     reach = [d[i] * (k[i] - 1) + 1 for i in range(2)]  # the window's span
-    if p[0] > reach[0] // 2 or p[1] > reach[1] // 2:
+    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
         raise ValueError(f"{name}: padding {p} must be at most half the kernel size {k}")
     size = x.shape[-2:]
     outs, extra = [], []
