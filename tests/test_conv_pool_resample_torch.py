@@ -289,3 +289,19 @@ def test_interpolate_refuses_what_pytorch_refuses(kw):
         TF.interpolate(torch.tensor(x), **kw)
     with pytest.raises((ValueError, NotImplementedError)):
         F.interpolate(fovea.Tensor(x), **kw)
+
+
+def test_onnx_export_of_same_padding(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    import fovea.onnx
+
+    model = fovea.nn.Sequential(fovea.nn.Conv2d(2, 3, (2, 4), padding="same"))
+    x = randn(1, 2, 6, 7)
+    path = fovea.onnx.export(model, fovea.tensor(x), tmp_path / "same.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    out = session.run(None, {session.get_inputs()[0].name: x})[0]
+    with fovea.no_grad():
+        np.testing.assert_allclose(out, model(fovea.tensor(x)).data, rtol=1e-4, atol=1e-5)
+    with pytest.raises(fovea.errors.ExportError, match="padding_mode"):
+        fovea.onnx.export(fovea.nn.Conv2d(2, 3, 3, padding=1, padding_mode="reflect"),
+                          fovea.tensor(x), tmp_path / "reflect.onnx")
