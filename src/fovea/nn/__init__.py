@@ -18,15 +18,17 @@ from .activation import (
     Tanh,
 )
 from .dropout import Dropout, Dropout2d
-from .layers import Conv2d, Flatten, Identity, Linear
+from .layers import Conv2d, ConvTranspose2d, Flatten, Identity, Linear
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, ModuleList, Parameter, Sequential
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, LocalResponseNorm
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .resample import Upsample
 
 __all__ = ["functional", "init", "utils", "Module", "ModuleList", "Parameter", "Sequential",
            "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Identity", "ReLU",
            "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "CrossEntropyLoss", "MSELoss", "NLLLoss",
            "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "SiLU", "Softplus", "Hardtanh", "Maxout",
            "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "LocalResponseNorm",
-           "Dropout", "Dropout2d", "AdaptiveAvgPool2d"]
+           "Dropout", "Dropout2d", "AdaptiveAvgPool2d",
+           "ConvTranspose2d", "Upsample"]

@@ -22,13 +22,18 @@ from .trace import values
 
 def _conv2d(g, call, x):
     m = call.module
-    (ph, pw), (sh, sw) = pair(m.padding, "padding"), pair(m.stride, "stride")
+    if m.padding_mode != "zeros":
+        raise ExportError(f"cannot export {call.where}: padding_mode={m.padding_mode!r} (only "
+                          f"zero padding is exported)")
+    # (left, right, top, bottom): "same" with an even kernel pads more after than before
+    left, right, top, bottom = m._reversed_padding_repeated_twice
+    sh, sw = pair(m.stride, "stride")
     kh, kw = m.weight.shape[2:]
     inputs = [x, g.param(call, "weight")]
     if m.bias is not None:
         inputs.append(g.param(call, "bias"))
     return g.node("Conv", inputs, call, kernel_shape=[int(kh), int(kw)], strides=[sh, sw],
-                  pads=[ph, pw, ph, pw], dilations=list(pair(m.dilation, "dilation")),
+                  pads=[top, left, bottom, right], dilations=list(pair(m.dilation, "dilation")),
                   group=int(m.groups))
 
 
@@ -74,6 +79,8 @@ def _pool_attrs(call, kernel, stride, padding, dilation, ceil_mode, op):
 
 def _maxpool2d(g, call, x):
     m = call.module
+    if m.return_indices:
+        raise ExportError(f"cannot export {call.where}: return_indices=True")
     attrs = _pool_attrs(call, m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode,
                         "MaxPool")
     return g.node("MaxPool", [x], call, **attrs)

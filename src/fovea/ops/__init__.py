@@ -14,7 +14,8 @@ from .. import backend
 from ..autograd import Function, Tensor, is_grad_enabled
 from ..errors import ShapeError
 from .activations import ReLU, Sigmoid, Tanh
-from .conv import Conv2d
+from .conv import Conv2d, ConvTranspose2d
+from .conv import pair as conv_pair
 from .elementwise import (
     Abs,
     Add,
@@ -42,9 +43,10 @@ from .operands import (
     operand_pair,
     tensors_of_one_dtype,
 )
-from .pooling import AvgPool2d, MaxPool2d
+from .pooling import AvgPool2d, MaxPool2d, max_pool2d_indices
 from .reduce import Max, Mean, Min, Sum
-from .shape import Cat, Expand, GetItem, Pad, Permute, Reshape, Stack
+from .resample import Resample, resample_matrices
+from .shape import Cat, Expand, GetItem, Pad, PadIndexed, Permute, Reshape, Stack
 from .softmax import CrossEntropy, LogSoftmax, Softmax
 
 
@@ -321,10 +323,18 @@ def stack(tensors, dim=0):
     return Stack.apply(*tensors_of_one_dtype(tensors, "stack"), dim=dim)
 
 
-def pad(a, pad, mode="constant", value=0.0):
-    if mode != "constant":
-        raise NotImplementedError(f"pad mode {mode!r}: only 'constant' is implemented")
-    return Pad.apply(a, pad=tuple(pad), value=value)
+def pad(a, pad, mode="constant", value=None):
+    """Padding with PyTorch's spec: (before, after) pairs from the last dimension backwards;
+    mode "constant" (``value``, default 0; negative widths crop), "reflect", "replicate" or
+    "circular"."""
+    pad = tuple(int(p) for p in pad)
+    if mode == "constant":
+        return Pad.apply(a, pad=pad, value=0.0 if value is None else value)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise ValueError(f"pad: unknown mode {mode!r}")
+    if value:
+        raise ValueError(f"pad: padding mode {mode!r} doesn't take in value argument")
+    return PadIndexed.apply(a, pad=pad, mode=mode)
 
 
 # ---- neural-network primitives ------------------------------------------------------------
@@ -350,15 +360,61 @@ def linear(x, weight, bias=None):
     return Linear.apply(x, weight, bias)
 
 
+# ---- convolution, pooling and resampling (PyTorch's functional signatures) ----------------
+def _unbatched(fn, x, *args, **kwargs):
+    """fn on a (C, H, W) input as a batch of one, the result without the batch dimension."""
+    out = fn(reshape(x, (1,) + x.shape), *args, **kwargs)
+    return (tuple(reshape(o, o.shape[1:]) for o in out) if isinstance(out, tuple)
+            else reshape(out, out.shape[1:]))
+
+
+def same_padding(kernel_size, dilation):
+    """PyTorch's padding="same": per dimension (before, after) with the odd pixel after."""
+    total = [d * (k - 1) for k, d in zip(kernel_size, conv_pair(dilation, "dilation"))]
+    return [(t // 2, t - t // 2) for t in total]
+
+
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     check_same_dtype("conv2d", x, weight, bias)
+    if x.ndim == 3:
+        return _unbatched(conv2d, x, weight, bias, stride, padding, dilation, groups)
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = 0
+        elif padding == "same":
+            if conv_pair(stride, "stride") != (1, 1):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            (th, bh), (lw, rw) = same_padding(weight.shape[2:], dilation)
+            if (th, lw) != (bh, rw):  # an even kernel: the extra pixel goes after
+                x = pad(x, (0, rw - lw, 0, bh - th))
+            padding = (th, lw)
+        else:
+            raise ValueError(f"conv2d: invalid padding string {padding!r}, should be one of "
+                             f"{{'valid', 'same'}}")
     return Conv2d.apply(x, weight, bias, stride=stride, padding=padding, dilation=dilation,
                         groups=groups)
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding,
-                           dilation=dilation, ceil_mode=ceil_mode)
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    check_same_dtype("conv_transpose2d", x, weight, bias)
+    if x.ndim == 3:
+        return _unbatched(conv_transpose2d, x, weight, bias, stride, padding, output_padding,
+                          groups, dilation)
+    return ConvTranspose2d.apply(x, weight, bias, stride=stride, padding=padding,
+                                 output_padding=output_padding, groups=groups,
+                                 dilation=dilation)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    out = MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding,
+                          dilation=dilation, ceil_mode=ceil_mode)
+    if not return_indices:
+        return out
+    index = max_pool2d_indices(data_of(x), out.data, kernel_size, stride, padding, dilation,
+                               ceil_mode)
+    return out, Tensor._wrap(index)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -382,6 +438,18 @@ def _rows_of_classes(x, target, probabilities):
     if probabilities:
         return rows(x), rows(target), shape
     return rows(x), reshape(target, -1), shape
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """Resampling of (N, C, *spatial) tensors as torch's ``F.interpolate`` (modes nearest,
+    nearest-exact, area, linear, bilinear, bicubic, trilinear; see :mod:`.resample`)."""
+    if antialias:
+        raise NotImplementedError("interpolate: antialias=True is not supported")
+    x = data_of(input)
+    mats = resample_matrices(x.shape, x.dtype, backend.namespace(x), size, scale_factor, mode,
+                             align_corners, recompute_scale_factor)
+    return Resample.apply(input, mats=mats)
 
 
 def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean",

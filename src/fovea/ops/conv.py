@@ -19,10 +19,12 @@ from ..errors import ShapeError
 
 
 def pair(v, name="value"):
-    """An int or a pair as a pair of ints."""
+    """An int, a 1-tuple or a pair as a pair of ints."""
     if isinstance(v, int):
         return (v, v)
     v = tuple(int(i) for i in v)
+    if len(v) == 1:
+        v = v * 2
     if len(v) != 2:
         raise ValueError(f"{name} must be an int or a pair, got {v}")
     return v
@@ -247,6 +249,11 @@ class Conv2d(Function):
                 f"conv2d: input {x.shape} is smaller than the kernel {weight.shape[2:]} "
                 f"(padding {padding}, dilation {dilation})"
             )
+        if x.size == 0 or weight.size == 0:  # nothing to correlate: a bias-only output
+            self.empty = (x.shape, weight.shape)
+            out = backend.namespace(x).zeros((n, o, oh, ow), dtype=x.dtype)
+            return out if bias is None else out + bias[:, None, None]
+        self.empty = None
         phases = column_phases(n, x.itemsize, kh, kw, stride, dilation)
         xpad = to_batch_last(x, *padding, phases=phases)
         if phases > 1:  # the patch matrix holds kernel columns phase by phase
@@ -268,6 +275,10 @@ class Conv2d(Function):
         return out.reshape(o, oh, ow, n).transpose(3, 0, 1, 2)
 
     def backward(self, g):
+        if self.empty is not None:
+            xp = backend.namespace(g)
+            return (xp.zeros(self.empty[0], dtype=g.dtype), xp.zeros(self.empty[1], dtype=g.dtype),
+                    g.sum(axis=(0, 2, 3)))
         xshape, pshape, kh, kw, oh, ow, stride, padding, dilation, groups, phases = self.geom
         n, c, h, w = xshape
         o = g.shape[1]
@@ -277,36 +288,126 @@ class Conv2d(Function):
         gx = gw = gb = None
         if len(need) > 2 and need[2]:
             gb = g2.sum(axis=1)
-        row = ow * n
-        blocks = self.blocks
         if need[1]:
-            # dWᵀ = P·gᵀ: (K, O) is the orientation OpenBLAS runs fastest for this long-inner,
-            # small-output product
-            kg, og = c // groups * kh * kw, o // groups
-            gwt = xp.zeros((groups * kg, og), dtype=g.dtype)
-            part = xp.empty_like(gwt) if len(blocks) > 1 else gwt
-            for rows in blocks:
-                cols = self.cols if self.cols is not None else patches(self.win, xp, rows)
-                _grouped_matmul(xp, cols, g2[:, rows.start * row:rows.stop * row], part, groups,
-                                trans_b=True)
-                if part is not gwt:
-                    gwt += part
-            gw = gwt.reshape(groups, kg, og).transpose(0, 2, 1).reshape(o, c // groups, kh, kw)
-            if phases > 1:  # back to PyTorch's column order
-                order = phase_order(kw, phases)
-                gw = gw[:, :, :, sorted(range(kw), key=order.__getitem__)]
+            gw = weight_grad(g2, self.cols, self.win, self.blocks, c, kh, kw, ow * n, groups,
+                             phases)
         if need[0]:
-            dxpad = buffers.empty(pshape, g.dtype, g)
-            dxpad.fill(0)
-            for rows in blocks:
-                gblk = g2[:, rows.start * row:rows.stop * row]
-                dcols = xp.empty((c * kh * kw, gblk.shape[1]), dtype=g.dtype)
-                _grouped_matmul(xp, self.w2, gblk, dcols, groups, trans_a=True)
-                add_patches(dxpad, dcols.reshape(c, kh, kw, rows.stop - rows.start, ow, n),
-                            stride, dilation, row0=rows.start)
-            if phases > 1:  # (C, Hp, P, Wq, N) → (C, Hp, Wq·P, N): column q + P·m
-                dxpad = xp.ascontiguousarray(dxpad.transpose(0, 1, 3, 2, 4)).reshape(
-                    pshape[0], pshape[1], -1, n)
-            ph, pw = padding
-            gx = dxpad[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
+            gx = input_grad(g2, self.w2, self.blocks, pshape, kh, kw, ow, stride, padding,
+                            dilation, groups, phases, h, w)
+        return gx, gw, gb
+
+
+def weight_grad(g2, cols, win, blocks, c, kh, kw, row, groups, phases=1):
+    """dW (O, C/groups, KH, KW) = g·Pᵀ from the output gradient g2 (O, OH·OW·N) and the patch
+    matrix P: ``cols`` when it was kept whole, else rebuilt block by block from ``win``."""
+    xp = backend.namespace(g2)
+    o = g2.shape[0]
+    # dWᵀ = P·gᵀ: (K, O) is the orientation OpenBLAS runs fastest for this long-inner,
+    # small-output product
+    kg, og = c // groups * kh * kw, o // groups
+    gwt = xp.zeros((groups * kg, og), dtype=g2.dtype)
+    part = xp.empty_like(gwt) if len(blocks) > 1 else gwt
+    for rows in blocks:
+        blk = cols if cols is not None else patches(win, xp, rows)
+        _grouped_matmul(xp, blk, g2[:, rows.start * row:rows.stop * row], part, groups,
+                        trans_b=True)
+        if part is not gwt:
+            gwt += part
+    gw = gwt.reshape(groups, kg, og).transpose(0, 2, 1).reshape(o, c // groups, kh, kw)
+    if phases > 1:  # back to PyTorch's column order
+        order = phase_order(kw, phases)
+        gw = gw[:, :, :, sorted(range(kw), key=order.__getitem__)]
+    return gw
+
+
+def input_grad(g2, w2, blocks, pshape, kh, kw, ow, stride, padding, dilation, groups, phases,
+               h, w):
+    """dx = col2im(Wᵀ·g): the (N, C, H, W) gradient (a batch-last view) of a correlation's
+    input from its output gradient g2 (O, OH·OW·N) — which is also the transposed
+    convolution of g2 with the weights w2 (O, C/groups·KH·KW)."""
+    xp = backend.namespace(g2)
+    c, n = pshape[0], pshape[-1]
+    row = ow * n
+    dxpad = buffers.empty(pshape, g2.dtype, g2)
+    dxpad.fill(0)
+    for rows in blocks:
+        gblk = g2[:, rows.start * row:rows.stop * row]
+        dcols = xp.empty((c * kh * kw, gblk.shape[1]), dtype=g2.dtype)
+        _grouped_matmul(xp, w2, gblk, dcols, groups, trans_a=True)
+        add_patches(dxpad, dcols.reshape(c, kh, kw, rows.stop - rows.start, ow, n),
+                    stride, dilation, row0=rows.start)
+    if phases > 1:  # (C, Hp, P, Wq, N) → (C, Hp, Wq·P, N): column q + P·m
+        dxpad = xp.ascontiguousarray(dxpad.transpose(0, 1, 3, 2, 4)).reshape(
+            pshape[0], pshape[1], -1, n)
+    ph, pw = padding
+    return dxpad[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
+
+
+class ConvTranspose2d(Function):
+    """Transposed convolution: the adjoint of :class:`Conv2d` in its input, so that
+    conv_transpose2d(g, W) is the gradient of conv2d(x, W) with respect to x for output
+    gradient g. Weight (C_in, C_out/groups, KH, KW) as PyTorch; output size
+    (H − 1)·s − 2p + d·(KH − 1) + output_padding + 1. Backward is a correlation: dx =
+    conv2d(gy, W) and dW the conv2d weight gradient with gy as input and x as output gradient.
+    """
+
+    def forward(self, x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                dilation=1):
+        if x.ndim != 4 or weight.ndim != 4:
+            raise ShapeError(
+                f"conv_transpose2d expects input (N, C_in, H, W) and weight "
+                f"(C_in, C_out/groups, KH, KW), got {x.shape} and {weight.shape}")
+        n, c_in, h, w = x.shape
+        ci, cog, kh, kw = weight.shape
+        if c_in != ci or ci % groups:
+            raise ShapeError(f"conv_transpose2d: input of shape {x.shape} and weight of shape "
+                             f"{weight.shape} with groups={groups} do not fit")
+        stride, padding = pair(stride, "stride"), pair(padding, "padding")
+        dilation, output_padding = pair(dilation, "dilation"), pair(output_padding,
+                                                                    "output_padding")
+        if any(op >= max(s, d) for op, s, d in zip(output_padding, stride, dilation)):
+            raise ValueError(f"conv_transpose2d: output_padding {output_padding} must be "
+                             f"smaller than either stride {stride} or dilation {dilation}")
+        oh, ow = ((size - 1) * s - 2 * p + d * (k - 1) + op + 1 for size, s, p, d, k, op in
+                  zip((h, w), stride, padding, dilation, (kh, kw), output_padding))
+        if oh <= 0 or ow <= 0:
+            raise ShapeError(f"conv_transpose2d: output size ({oh}, {ow}) is not positive")
+        c_out = cog * groups
+        xp = backend.namespace(x)
+        pshape = (c_out, oh + 2 * padding[0], ow + 2 * padding[1], n)
+        w2 = weight.reshape(ci, cog * kh * kw)
+        x2 = xp.ascontiguousarray(x.transpose(1, 2, 3, 0)).reshape(ci, -1)
+        if n == 0 or x2.size == 0 or w2.size == 0:
+            out = xp.zeros((n, c_out, oh, ow), dtype=x.dtype)
+        else:
+            blocks = _row_blocks(h, c_out * kh * kw * w * n * x.itemsize, ci // groups)
+            out = input_grad(x2, w2, blocks, pshape, kh, kw, w, stride, padding, dilation,
+                             groups, 1, oh, ow)
+        if bias is not None:
+            out = out + bias[:, None, None]
+        if self.needs_grad:
+            self.saved = (x2, w2, x.shape, weight.shape, stride, padding, dilation, groups)
+        return out
+
+    def backward(self, g):
+        x2, w2, xshape, wshape, stride, padding, dilation, groups = self.saved
+        n, c_in, h, w = xshape
+        _, cog, kh, kw = wshape
+        need = self.needs_grad
+        xp = backend.namespace(g)
+        gx = gw = gb = None
+        if len(need) > 2 and need[2]:
+            gb = g.sum(axis=(0, 2, 3))
+        if n == 0 or x2.size == 0 or w2.size == 0:
+            gx = xp.zeros(xshape, dtype=g.dtype)
+            gw = xp.zeros(wshape, dtype=g.dtype)
+            return gx, gw, gb
+        gpad = to_batch_last(g, *padding)
+        out, win, blocks, cols = correlate_batch_last(gpad, w2, kh, kw, h, w, stride, dilation,
+                                                      groups)
+        if need[0]:
+            gx = out.reshape(c_in, h, w, n).transpose(3, 0, 1, 2)
+        if need[1]:
+            gw = weight_grad(x2, cols if len(blocks) == 1 else None, win, blocks,
+                             cog * groups, kh, kw, w * n, groups)
         return gx, gw, gb

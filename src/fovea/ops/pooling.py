@@ -39,20 +39,32 @@ from .conv import out_size, pair
 
 # ---- max and average pooling over sliding windows --------------------------------------
 def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, name):
+    """Kernel, stride, padding, dilation, output size and the extra (bottom, right) padding
+    that ceil_mode's last windows reach past the padded input."""
     if x.ndim not in (3, 4):
         raise ShapeError(f"{name} expects (N, C, H, W) or (C, H, W), got {x.shape}")
-    if ceil_mode:
-        raise NotImplementedError(f"{name}: ceil_mode=True is not supported")
     k = pair(kernel_size, "kernel_size")
     s = k if stride is None or stride == () else pair(stride, "stride")
     p, d = pair(padding, "padding"), pair(dilation, "dilation")
+    reach = [d[i] * (k[i] - 1) + 1 for i in range(2)]  # the window's span
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
         raise ValueError(f"{name}: padding {p} must be at most half the kernel size {k}")
-    h, w = x.shape[-2:]
-    oh, ow = out_size(h, k[0], s[0], p[0], d[0]), out_size(w, k[1], s[1], p[1], d[1])
+    size = x.shape[-2:]
+    outs, extra = [], []
+    for n, ki, si, pi, di, r in zip(size, k, s, p, d, reach):
+        o = out_size(n, ki, si, pi, di)
+        if ceil_mode:
+            # PyTorch's rule: round up, but the last window must start inside the input or
+            # the left padding
+            o = -(-(n + 2 * pi - r) // si) + 1
+            if (o - 1) * si >= n + pi:
+                o -= 1
+        outs.append(o)
+        extra.append(max(0, (o - 1) * si + r - (n + 2 * pi)))
+    oh, ow = outs
     if oh <= 0 or ow <= 0:
         raise ShapeError(f"{name}: input {x.shape} is smaller than the window {k}")
-    return k, s, p, d, oh, ow
+    return k, s, p, d, oh, ow, tuple(extra)
 
 
 def _filled_in_order(shape, like, value):
@@ -62,14 +74,26 @@ def _filled_in_order(shape, like, value):
     return out
 
 
-def _pad_hw(x, p, value):
-    """x padded on its last two axes with ``value``, in x's own memory layout."""
-    if not p[0] and not p[1]:
+def _pad_hw(x, p, value, extra=(0, 0)):
+    """x padded on its last two axes with ``value`` (p before and p + extra after), in x's own
+    memory layout."""
+    if not any(p) and not any(extra):
         return x
     h, w = x.shape[-2:]
-    out = _filled_in_order(x.shape[:-2] + (h + 2 * p[0], w + 2 * p[1]), x, value)
+    out = _filled_in_order(x.shape[:-2] + (h + 2 * p[0] + extra[0], w + 2 * p[1] + extra[1]),
+                           x, value)
     out[..., p[0]:p[0] + h, p[1]:p[1] + w] = x
     return out
+
+
+def _counts(n, k, s, p, oh, include_pad, xp, dtype):
+    """How many positions each of the ``oh`` windows along one axis divides by: the window
+    clipped to the padded input (include_pad) or to the input itself, as PyTorch."""
+    start = xp.arange(oh) * s - p
+    end = xp.minimum(start + k, n + p)
+    if not include_pad:
+        start, end = xp.maximum(start, 0), xp.minimum(end, n)
+    return (end - start).astype(dtype)
 
 
 def _max_along(x, axis, k, s, p, d, n_out):
@@ -142,23 +166,23 @@ class MaxPool2d(Function):
     """
 
     def forward(self, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-        k, s, p, d, oh, ow = _pool_geometry(x, kernel_size, stride, padding, dilation,
-                                            ceil_mode, "max_pool2d")
+        k, s, p, d, oh, ow, extra = _pool_geometry(x, kernel_size, stride, padding, dilation,
+                                                   ceil_mode, "max_pool2d")
         if k[0] * k[1] <= k[0] + k[1]:  # 2×2 or 1×k windows: no more taps than two passes
-            xpad = _pad_hw(x, p, -math.inf)
+            xpad = _pad_hw(x, p, -math.inf, extra)
             taps = [xpad[sl] for sl in _offsets(k, s, d, oh, ow)]
             out = _max_into(buffers.empty_like(taps[0]), taps)
         else:  # the max over the window's columns of the max over its rows: 2·k taps, not k²
             rows = _max_along(x, x.ndim - 2, k[0], s[0], p[0], d[0], oh)
             out = _max_along(rows, x.ndim - 1, k[1], s[1], p[1], d[1], ow)
         if self.needs_grad:
-            self.geom = (x.shape, k, s, p, d, oh, ow)
+            self.geom = (x.shape, k, s, p, d, oh, ow, extra)
             self.x, self.out = x, out
         return out
 
     def backward(self, g):
-        xshape, k, s, p, d, oh, ow = self.geom
-        xpad, out = _pad_hw(self.x, p, -math.inf), self.out
+        xshape, k, s, p, d, oh, ow, extra = self.geom
+        xpad, out = _pad_hw(self.x, p, -math.inf, extra), self.out
         xp = backend.namespace(g)
         tiles = all(s[i] == k[i] and d[i] == 1 and k[i] * (oh, ow)[i] == xpad.shape[-2 + i]
                     for i in range(2))
@@ -184,14 +208,16 @@ class MaxPool2d(Function):
 
 class AvgPool2d(Function):
     """out = mean over each window. With count_include_pad (PyTorch's default) the divisor is
-    always kh·kw; without it, the number of real (unpadded) pixels in the window."""
+    the window clipped to the padded input (kh·kw but where ceil_mode's last windows reach past
+    it); without it, the number of real (unpadded) pixels in the window; ``divisor_override``
+    replaces both."""
 
     def forward(self, x, kernel_size, stride=None, padding=0, ceil_mode=False,
                 count_include_pad=True, divisor_override=None):
-        k, s, p, d, oh, ow = _pool_geometry(x, kernel_size, stride, padding, 1, ceil_mode,
-                                            "avg_pool2d")
+        k, s, p, d, oh, ow, extra = _pool_geometry(x, kernel_size, stride, padding, 1,
+                                                   ceil_mode, "avg_pool2d")
         xp = backend.namespace(x)
-        xpad = _pad_hw(x, p, 0)
+        xpad = _pad_hw(x, p, 0, extra)
         out = None
         for sl in _offsets(k, s, d, oh, ow):
             tap = xpad[sl]
@@ -201,11 +227,12 @@ class AvgPool2d(Function):
                 out += tap
         if divisor_override:
             div = xp.asarray(divisor_override, dtype=x.dtype)
-        elif count_include_pad or not (p[0] or p[1]):
+        elif not any(extra) and (count_include_pad or not any(p)):
             div = xp.asarray(k[0] * k[1], dtype=x.dtype)
-        else:
-            ones = _pad_hw(xp.ones(x.shape[-2:], dtype=x.dtype), p, 0)
-            div = sum(ones[sl] for sl in _offsets(k, s, d, oh, ow))
+        else:  # separable: the product of the row and the column counts
+            h, w = x.shape[-2:]
+            div = (_counts(h, k[0], s[0], p[0], oh, count_include_pad, xp, x.dtype)[:, None]
+                   * _counts(w, k[1], s[1], p[1], ow, count_include_pad, xp, x.dtype))
         out /= div
         if self.needs_grad:
             self.geom = (x.shape, k, s, p, d, oh, ow)
@@ -221,6 +248,29 @@ class AvgPool2d(Function):
             dx[sl] += share
         h, w = xshape[-2:]
         return dx[..., p[0]:p[0] + h, p[1]:p[1] + w]
+
+
+def max_pool2d_indices(x, out, kernel_size, stride=None, padding=0, dilation=1,
+                       ceil_mode=False):
+    """PyTorch's ``return_indices`` of a max pool: for each window of the (N, C, H, W) or
+    (C, H, W) array x whose maxima are ``out``, the flat index h·W + w within its plane of the
+    window's first maximal element in row-major order (int64)."""
+    k, s, p, d, oh, ow, extra = _pool_geometry(x, kernel_size, stride, padding, dilation,
+                                               ceil_mode, "max_pool2d")
+    xp = backend.namespace(x)
+    xpad = _pad_hw(x, p, -math.inf, extra)
+    w = x.shape[-1]
+    rows = xp.arange(oh)[:, None] * s[0] - p[0]
+    cols = xp.arange(ow) * s[1] - p[1]
+    index = xp.full(out.shape, -1, dtype=xp.int64)
+    for (i, j), sl in zip(((i, j) for i in range(k[0]) for j in range(k[1])),
+                          _offsets(k, s, d, oh, ow)):
+        tap = xpad[sl]
+        # NaN is a maximum too (PyTorch propagates it)
+        hit = ((tap == out) | (xp.isnan(tap) & xp.isnan(out))) & (index < 0)
+        flat = (rows + i * d[0]) * w + cols + j * d[1]
+        xp.copyto(index, xp.broadcast_to(flat, index.shape), where=hit)
+    return index
 
 
 # ---- adaptive average pooling ------------------------------------------------------------

@@ -142,3 +142,62 @@ class Pad(Function):
             g = backend.namespace(g).pad(g, undo)
         keep = tuple(slice(max(lo, 0), max(lo, 0) + n) for n, (lo, _) in zip(self.shape, widths))
         return g[keep]
+
+
+def _pad_source(n, lo, hi, mode, xp):
+    """For each position of an axis of length n padded by (lo, hi), the input position it
+    copies: the edge (replicate), the mirror image without repeating the edge (reflect) or the
+    wrapped-around position (circular)."""
+    if mode == "circular":
+        return _circular_source(n, lo, hi, xp)
+    j = xp.arange(-lo, n + hi)
+    if mode == "replicate":
+        return xp.clip(j, 0, n - 1)
+    if mode == "reflect":
+        j = xp.abs(j)
+        return xp.where(j > n - 1, 2 * (n - 1) - j, j)
+
+
+def _circular_source(n, lo, hi, xp):
+    # negative widths crop first; the wrap-around then copies from the cropped axis (PyTorch)
+    start, m = max(-lo, 0), n - max(-lo, 0) - max(-hi, 0)
+    return xp.arange(-max(lo, 0), m + max(hi, 0)) % m + start
+
+
+class PadIndexed(Function):
+    """reflect, replicate and circular padding with PyTorch's spec (``pad`` lists (before,
+    after) pairs from the last dimension backwards): a gather along each padded axis; the
+    gradient scatter-adds back, axis by axis in reverse order."""
+
+    def forward(self, a, pad, mode):
+        k = len(pad) // 2
+        if len(pad) % 2 or not 1 <= k <= 3 or a.ndim not in (k + 1, k + 2):
+            raise NotImplementedError(
+                f"pad mode {mode!r}: padding of length {len(pad)} needs a {k + 1}-D or "
+                f"{k + 2}-D input, got shape {a.shape}")
+        xp = backend.namespace(a)
+        self.steps = []
+        out = a
+        for i in range(k):
+            axis, (lo, hi) = a.ndim - 1 - i, pad[2 * i:2 * i + 2]
+            n = a.shape[axis]
+            limit = {"reflect": n - 1, "circular": n}.get(mode, None)
+            kept = n + min(lo, 0) + min(hi, 0) if mode == "circular" else n
+            if kept <= 0 or n + lo + hi < 0 or (limit is not None and (lo > limit or hi > limit)):
+                raise ShapeError(f"pad mode {mode!r}: padding ({lo}, {hi}) of dimension {axis} "
+                                 f"does not fit its size {n}")
+            if lo or hi:
+                idx = _pad_source(n, lo, hi, mode, xp)
+                out = xp.take(out, idx, axis=axis)
+                self.steps.append((axis, n, idx))
+        return out
+
+    def backward(self, g):
+        xp = backend.namespace(g)
+        for axis, n, idx in reversed(self.steps):
+            shape = list(g.shape)
+            shape[axis] = n
+            dx = xp.zeros(shape, dtype=g.dtype)
+            backend.scatter_add(dx, (slice(None),) * axis + (idx,), g)
+            g = dx
+        return g
