@@ -174,3 +174,47 @@ def test_filter_cli_gives_one_line_for_a_fifo_kernel_or_input(tmp_path, fifo, ca
         code, out, err = cli(capsys, "filter", *args)
         assert code == 2 and "Traceback" not in err, err
         assert len(err.strip().splitlines()) == 1 and "FIFO" in err, err
+
+
+# ---- 4. NaN filter results --------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_to_depth_refuses_nan_instead_of_casting_it(dtype):
+    result = np.array([[1.0, np.nan], [300.0, -2.0]], np.float32)
+    with pytest.raises(DataError, match="1 NaN values"):
+        to_depth(result, dtype)
+    assert to_depth(np.nan_to_num(result), dtype).tolist() == [[1, 0], [300 if dtype == np.uint16
+                                                                        else 255, 0]]
+
+
+def test_filter_cli_with_overflowing_kernels_gives_one_line_and_writes_nothing(tmp_path, capsys):
+    image = write_image(tmp_path / "in.png", np.full((8, 8), 200, np.uint8))
+    kernel = tmp_path / "k.txt"
+    kernel.write_text("3e38 3e38 -3e38\n")  # float32 overflows to inf and -inf: inf − inf = NaN
+    out = tmp_path / "out.png"
+    code, _, err = cli(capsys, "filter", image, "-o", out, "-k", f"file:{kernel}")
+    assert code == 2 and "Traceback" not in err and "NaN" in err, err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+# ---- 5. TOML configuration --------------------------------------------------------------------
+@pytest.mark.parametrize(("text", "match"), [
+    ('[train]\nepochs = 2\n[model]\nhidden = [3]\n', r"unknown table \[model\]"),
+    ('[train]\nepochs = 2\n[train.extra]\nx = 1\n', r"unknown table \[train\.extra\]"),
+    ('[optimiser]\nlr = 0.1\n', r"unknown table \[optimiser\]"),
+    ('seed = 1\n[train]\nepochs = 2\n', "unknown key 'seed' beside"),
+])
+def test_unknown_toml_table_is_an_error_naming_it(tmp_path, text, match):
+    from fovea.train.config import ConfigError, load_toml
+
+    path = tmp_path / "run.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=match) as info:
+        load_toml(path)
+    assert str(path) in str(info.value)
+
+
+def test_toml_config_must_be_a_regular_file(fifo):
+    from fovea.train.config import ConfigError, load_toml
+
+    with pytest.raises(ConfigError, match="FIFO"):
+        load_toml(fifo)

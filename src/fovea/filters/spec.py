@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..backend import to_numpy
-from ..errors import FoveaError
+from ..errors import DataError, FoveaError
 from ..files import read_regular
 from ..parsing import checked
 from . import kernels
@@ -250,14 +250,20 @@ def apply_kernels(image: np.ndarray, kernels, boundary="reflect", method="auto",
     """Apply ``kernels`` in order ("same" shape) in float32; the float32 result."""
     op = _convolve if convolve else correlate
     x = image.astype(np.float32)
-    for kernel in kernels:
-        x = to_numpy(op(x, kernel, boundary=boundary, shape="same", method=method))
+    with np.errstate(over="ignore", invalid="ignore"):  # to_depth refuses the NaNs that result
+        for kernel in kernels:
+            x = to_numpy(op(x, kernel, boundary=boundary, shape="same", method=method))
     return x
 
 
 def to_depth(result: np.ndarray, dtype) -> np.ndarray:
-    """Clip and round a float result to the input's integer dtype (float inputs stay)."""
+    """Clip and round a float result to the input's integer dtype (float inputs stay); a NaN,
+    which no integer can hold, is a DataError rather than a cast to an arbitrary value."""
     if np.dtype(dtype) in (np.dtype(np.uint8), np.dtype(np.uint16)):
+        bad = int(np.isnan(result).sum())
+        if bad:
+            raise DataError(f"the filtered image has {bad} NaN values (the kernels overflow "
+                            f"float32: inf − inf), so it has no {np.dtype(dtype)} pixels")
         hi = np.iinfo(dtype).max
         return np.rint(np.clip(result, 0, hi)).astype(dtype)
     return result
