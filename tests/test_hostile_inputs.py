@@ -218,3 +218,59 @@ def test_toml_config_must_be_a_regular_file(fifo):
 
     with pytest.raises(ConfigError, match="FIFO"):
         load_toml(fifo)
+
+
+# ---- 3. ImageFolder and symlinks --------------------------------------------------------------
+@pytest.fixture
+def two_classes(tmp_path):
+    root = tmp_path / "root"
+    for name, value in (("cat", 10), ("dog", 200)):
+        (root / name).mkdir(parents=True)
+        write_image(root / name / f"{name}.png", np.full((4, 4), value, np.uint8))
+    return root
+
+
+def test_image_folder_does_not_follow_symlink_loops(two_classes, tmp_path):
+    from fovea.data.folder import ImageFolder
+
+    root = two_classes
+    (root / "cat" / "up").symlink_to(root, target_is_directory=True)       # back to the root
+    (root / "cat" / "self").symlink_to(root / "cat", target_is_directory=True)
+    (root / "dog" / "a").mkdir()
+    (root / "dog" / "a" / "b").symlink_to(root / "dog", target_is_directory=True)
+    (root / "dog" / "again.png").symlink_to(root / "dog" / "dog.png")  # one real image
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    write_image(outside / "x.png", np.full((4, 4), 99, np.uint8))
+    (root / "cat" / "more").symlink_to(outside, target_is_directory=True)  # followed
+    ds = ImageFolder(root)
+    assert len(ds) == 3
+    # each real image once, under the first of its paths in sorted order
+    assert [(p.name, label) for p, label in ds.samples] == [("cat.png", 0), ("x.png", 0),
+                                                          ("again.png", 1)]
+    assert np.allclose(ds.arrays[0][:, 0, 0, 0] * 255, [10, 99, 200], atol=0.5)
+
+
+def test_a_class_folder_linking_back_to_the_root_is_an_error(two_classes):
+    from fovea.data.folder import ImageFolder
+
+    (two_classes / "everything").symlink_to(two_classes, target_is_directory=True)
+    with pytest.raises(DataError, match="everything: a symlink to .* loop"):
+        ImageFolder(two_classes)
+
+
+def test_dataset_fingerprint_walk_ends_on_a_symlink_loop(two_classes):
+    from fovea.data.registry import _fingerprint
+
+    (two_classes / "cat" / "l1").symlink_to(two_classes, target_is_directory=True)
+    (two_classes / "dog" / "l2").symlink_to(two_classes, target_is_directory=True)
+    assert len(_fingerprint(two_classes)) == 64
+
+
+def test_mixed_sizes_message_names_no_missing_cli_option(two_classes):
+    from fovea.data.folder import ImageFolder
+
+    write_image(two_classes / "dog" / "z.png", np.zeros((5, 4), np.uint8))
+    with pytest.raises(DataError, match=r"needs images of one size .*ImageFolder\(size=") as info:
+        ImageFolder(two_classes)
+    assert "--" not in str(info.value)

@@ -52,25 +52,62 @@ def _size_arg(size):
     return h, w
 
 
+def _within(path: str, folder: str) -> bool:
+    """Whether the real path ``path`` is ``folder`` or lies inside it."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def walk(top, skip_hidden: bool = False):
+    """``os.walk(top, followlinks=True)`` as (dirpath, sorted file names), sub-folders in sorted
+    order, without its loops: a symlinked folder is entered only when its real path is neither
+    one already walked nor an ancestor of where the link sits (a link back up would repeat the
+    tree without end)."""
+    seen = set()
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        keep = []
+        for d in sorted(dirnames):
+            target = os.path.realpath(os.path.join(dirpath, d))
+            if (skip_hidden and d.startswith(".")) or target in seen or _within(real, target):
+                continue
+            keep.append(d)
+        dirnames[:] = keep
+        yield dirpath, sorted(f for f in filenames if not (skip_hidden and f.startswith(".")))
+
+
 def find_classes(root) -> list[str]:
-    """The sorted names of the (non-hidden) sub-folders of ``root``."""
+    """The sorted names of the (non-hidden) sub-folders of ``root``; a sub-folder that is a
+    symlink back to ``root`` or above it (a class holding every class) is a DataError."""
     root = Path(root)
     if not root.exists():
         raise DataError(f"{root}: no such folder")
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
-    return sorted(e.name for e in os.scandir(root)
-                  if e.is_dir() and not e.name.startswith("."))
+    names = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+    real_root = os.path.realpath(root)
+    for name in names:
+        target = os.path.realpath(root / name)
+        if _within(real_root, target):
+            raise DataError(f"{root / name}: a symlink to {target}, which holds the dataset "
+                            f"itself (a loop), not a class folder")
+    return names
 
 
 def find_images(folder, extensions=IMG_EXTENSIONS) -> list[Path]:
-    """The image files under ``folder``, recursively, in sorted order (hidden entries skipped)."""
+    """The image files under ``folder``, recursively, in sorted order (hidden entries skipped).
+    Symlinks are followed, but without loops (see :func:`walk`) and each real file once."""
     exts = tuple(e.lower() for e in extensions)
-    out = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        out.extend(Path(dirpath) / f for f in sorted(filenames)
-                   if not f.startswith(".") and f.lower().endswith(exts))
+    out, seen = [], set()
+    for dirpath, filenames in walk(folder, skip_hidden=True):
+        for f in filenames:
+            path = Path(dirpath) / f
+            if f.lower().endswith(exts) and (real := os.path.realpath(path)) not in seen:
+                seen.add(real)
+                out.append(path)
     return out
 
 
@@ -179,8 +216,9 @@ class ImageFolder(TensorDataset):
                 h, w = a.shape[:2]
                 first = self.samples[0][0]
                 hh, ww = pixels[0].shape[:2]
-                raise DataError(f"{path}: image is {h}×{w} but {first} is {hh}×{ww}; images "
-                                "of different sizes need a size to resize them to")
+                raise DataError(f"{path}: image is {h}×{w} but {first} is {hh}×{ww}; a "
+                                "folder dataset needs images of one size (resize them, or "
+                                "from Python pass ImageFolder(size=(H, W)))")
             pixels.append(a)
         self.mode = mode if load_mode else ("RGB" if any(a.ndim == 3 for a in pixels)
                                             else "L")
