@@ -274,3 +274,13 @@ def test_mixed_sizes_message_names_no_missing_cli_option(two_classes):
     with pytest.raises(DataError, match=r"needs images of one size .*ImageFolder\(size=") as info:
         ImageFolder(two_classes)
     assert "--" not in str(info.value)
+
+
+def test_a_fifo_among_a_folder_datasets_images_is_refused(two_classes):
+    from fovea.data.folder import ImageFolder
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this platform")
+    os.mkfifo(two_classes / "dog" / "pipe.png")
+    with pytest.raises(DataError, match=r"pipe\.png: is a FIFO"):
+        ImageFolder(two_classes)

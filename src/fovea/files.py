@@ -13,7 +13,11 @@ from pathlib import Path
 
 from .errors import DataError
 
-__all__ = ["open_regular", "read_regular", "read_at_most"]
+__all__ = ["open_regular", "read_regular", "read_at_most", "MAX_IMAGE_FILE_BYTES"]
+
+MAX_IMAGE_FILE_BYTES = 2**30
+"""The largest image file read (1 GiB); Pillow's own ``Image.MAX_IMAGE_PIXELS`` guard refuses
+a small file that decodes to a huge image."""
 
 _KINDS = ((stat.S_ISDIR, "is a directory"), (stat.S_ISFIFO, "is a FIFO (named pipe)"),
           (stat.S_ISCHR, "is a character device"), (stat.S_ISBLK, "is a block device"),

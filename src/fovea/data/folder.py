@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..files import MAX_IMAGE_FILE_BYTES, open_regular
 from .dataset import DataArgumentError, TensorDataset
 
 IMG_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -142,7 +143,7 @@ def _load(path: Path, mode: str, size):
     """The image at ``path`` as an (H, W) or (H, W, 3) array with values in 0..255."""
     Image = _pillow()
     try:
-        with Image.open(path) as im:
+        with open_regular(path, MAX_IMAGE_FILE_BYTES) as f, Image.open(f) as im:
             im.load()
             kind, im = _native(im, path)
             if mode == "L" and kind == "RGB":
@@ -154,9 +155,10 @@ def _load(path: Path, mode: str, size):
             a = np.asarray(im)
     except DataError:
         raise
-    except OSError as exc:  # UnidentifiedImageError, truncated files, permission errors
-        if isinstance(exc, PermissionError):
-            raise DataError(f"{path}: permission denied") from None
+    except Image.UnidentifiedImageError:
+        raise DataError(f"{path}: not a readable image (not an image format Pillow "
+                        f"knows)") from None
+    except OSError as exc:  # truncated files, decoder errors
         raise DataError(f"{path}: not a readable image ({exc})") from None
     except Exception as exc:  # plugins also raise SyntaxError, ValueError, struct.error, ...
         raise DataError(f"{path}: not a readable image ({type(exc).__name__}: {exc})") from None

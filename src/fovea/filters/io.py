@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, ShapeError
-from ..files import open_regular
+from ..files import MAX_IMAGE_FILE_BYTES, open_regular
 from ..serialization import atomic_write_bytes
 
 __all__ = ["read_image", "write_image", "encode_image", "writable_format",
@@ -92,11 +92,6 @@ def _to_array(im, path) -> np.ndarray:
             return rgb[..., 0].copy()
         return rgb.copy()
     return np.asarray(im.convert("RGB")).copy()  # CMYK, YCbCr, HSV, ...
-
-
-MAX_IMAGE_FILE_BYTES = 2**30
-"""The largest image file :func:`read_image` opens (1 GiB); Pillow's own
-``Image.MAX_IMAGE_PIXELS`` guard refuses a small file that decodes to a huge image."""
 
 
 def read_image(path) -> np.ndarray:
