@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..files import read_regular
 from .dataset import DataArgumentError
 from .download import download_from_mirrors
 from .mnist import default_data_dir
@@ -53,6 +54,7 @@ META = "batches.meta.txt"
 
 RECORDS_PER_FILE = 10_000
 RECORD_BYTES = 1 + 3 * 32 * 32
+MAX_META_BYTES = 2**16
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
            "truck")
@@ -138,15 +140,11 @@ def parse_meta(data: bytes) -> tuple:
 def _read_folder(folder: Path, names) -> tuple[dict, tuple]:
     out = {}
     for name in names:
-        path = folder / name
-        try:
-            out[name] = path.read_bytes()
-        except OSError as exc:
-            raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        out[name] = read_regular(folder / name, 2 * RECORDS_PER_FILE * RECORD_BYTES)  # parse_batch says "too long"
     meta = folder / META
     try:
-        classes = parse_meta(meta.read_bytes()) if meta.is_file() else CLASSES
-    except OSError:
+        classes = parse_meta(read_regular(meta, MAX_META_BYTES)) if meta.is_file() else CLASSES
+    except DataError:
         classes = CLASSES
     return {name: (folder / name, data) for name, data in out.items()}, classes
 
@@ -169,6 +167,11 @@ def _read_tarball(path: Path, names) -> tuple[dict, tuple]:
                 for member in tar:
                     key = _member_name(member.name)
                     if key in wanted and member.isfile():
+                        limit = (MAX_META_BYTES if key.endswith(META)
+                                 else RECORDS_PER_FILE * RECORD_BYTES)
+                        if member.size > limit:  # a batch is read whole: refuse a bomb first
+                            raise DataError(f"{path}: member {key} declares {member.size} "
+                                            f"bytes, more than the {limit} of its kind")
                         found[wanted[key]] = tar.extractfile(member).read()
             while gz.read(1 << 20):
                 pass

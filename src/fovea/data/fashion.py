@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..files import read_regular
 from . import mnist as _mnist
 from .dataset import DataArgumentError
 from .download import download_from_mirrors
@@ -121,8 +122,9 @@ def _check_structure(array: np.ndarray, name: str, split: str, path) -> None:
 
 def _load_verified(path: Path, name: str, split: str) -> np.ndarray:
     """The array of ``path``: published bytes, or a sound structure (with a warning)."""
-    data = read_bytes(path)  # a DataError for a missing, empty, truncated or corrupt file
-    raw = path.read_bytes()
+    size = _mnist.IDX_BYTES[name]
+    data = read_bytes(path, size)  # a DataError for a missing, empty, truncated or corrupt file
+    raw = read_regular(path, 2 * size)  # gzip may enlarge incompressible bytes a little
     published = raw[:2] == b"\x1f\x8b" and is_published_gz(raw, name)
     if not published:
         if hashlib.sha256(data).hexdigest() == _mnist.SHA256_UNCOMPRESSED.get(name):
@@ -148,9 +150,10 @@ def _find(name: str, folder: Path) -> Path | None:
 
 def _download(name: str, split: str, target: Path, progress: bool) -> Path:
     def verify(part):
-        _check_structure(parse_idx(read_bytes(part), part), name, split, part)
+        size = _mnist.IDX_BYTES[name]
+        _check_structure(parse_idx(read_bytes(part, size), part), name, split, part)
         md5 = GZ_MD5.get(name)
-        if md5 is not None and hashlib.md5(part.read_bytes(),
+        if md5 is not None and hashlib.md5(read_regular(part, 2 * size),
                                            usedforsecurity=False).hexdigest() != md5:
             raise DataError(f"{part}: MD5 mismatch (expected {md5})")
 

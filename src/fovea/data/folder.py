@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..files import MAX_IMAGE_FILE_BYTES, open_regular
 from .dataset import DataArgumentError, TensorDataset
 
 IMG_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -52,25 +53,62 @@ def _size_arg(size):
     return h, w
 
 
+def _within(path: str, folder: str) -> bool:
+    """Whether the real path ``path`` is ``folder`` or lies inside it."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def walk(top, skip_hidden: bool = False):
+    """``os.walk(top, followlinks=True)`` as (dirpath, sorted file names), sub-folders in sorted
+    order, without its loops: a symlinked folder is entered only when its real path is neither
+    one already walked nor an ancestor of where the link sits (a link back up would repeat the
+    tree without end)."""
+    seen = set()
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        keep = []
+        for d in sorted(dirnames):
+            target = os.path.realpath(os.path.join(dirpath, d))
+            if (skip_hidden and d.startswith(".")) or target in seen or _within(real, target):
+                continue
+            keep.append(d)
+        dirnames[:] = keep
+        yield dirpath, sorted(f for f in filenames if not (skip_hidden and f.startswith(".")))
+
+
 def find_classes(root) -> list[str]:
-    """The sorted names of the (non-hidden) sub-folders of ``root``."""
+    """The sorted names of the (non-hidden) sub-folders of ``root``; a sub-folder that is a
+    symlink back to ``root`` or above it (a class holding every class) is a DataError."""
     root = Path(root)
     if not root.exists():
         raise DataError(f"{root}: no such folder")
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
-    return sorted(e.name for e in os.scandir(root)
-                  if e.is_dir() and not e.name.startswith("."))
+    names = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+    real_root = os.path.realpath(root)
+    for name in names:
+        target = os.path.realpath(root / name)
+        if _within(real_root, target):
+            raise DataError(f"{root / name}: a symlink to {target}, which holds the dataset "
+                            f"itself (a loop), not a class folder")
+    return names
 
 
 def find_images(folder, extensions=IMG_EXTENSIONS) -> list[Path]:
-    """The image files under ``folder``, recursively, in sorted order (hidden entries skipped)."""
+    """The image files under ``folder``, recursively, in sorted order (hidden entries skipped).
+    Symlinks are followed, but without loops (see :func:`walk`) and each real file once."""
     exts = tuple(e.lower() for e in extensions)
-    out = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        out.extend(Path(dirpath) / f for f in sorted(filenames)
-                   if not f.startswith(".") and f.lower().endswith(exts))
+    out, seen = [], set()
+    for dirpath, filenames in walk(folder, skip_hidden=True):
+        for f in filenames:
+            path = Path(dirpath) / f
+            if f.lower().endswith(exts) and (real := os.path.realpath(path)) not in seen:
+                seen.add(real)
+                out.append(path)
     return out
 
 
@@ -105,7 +143,7 @@ def _load(path: Path, mode: str, size):
     """The image at ``path`` as an (H, W) or (H, W, 3) array with values in 0..255."""
     Image = _pillow()
     try:
-        with Image.open(path) as im:
+        with open_regular(path, MAX_IMAGE_FILE_BYTES) as f, Image.open(f) as im:
             im.load()
             kind, im = _native(im, path)
             if mode == "L" and kind == "RGB":
@@ -117,9 +155,10 @@ def _load(path: Path, mode: str, size):
             a = np.asarray(im)
     except DataError:
         raise
-    except OSError as exc:  # UnidentifiedImageError, truncated files, permission errors
-        if isinstance(exc, PermissionError):
-            raise DataError(f"{path}: permission denied") from None
+    except Image.UnidentifiedImageError:
+        raise DataError(f"{path}: not a readable image (not an image format Pillow "
+                        f"knows)") from None
+    except OSError as exc:  # truncated files, decoder errors
         raise DataError(f"{path}: not a readable image ({exc})") from None
     except Exception as exc:  # plugins also raise SyntaxError, ValueError, struct.error, ...
         raise DataError(f"{path}: not a readable image ({type(exc).__name__}: {exc})") from None
@@ -179,8 +218,9 @@ class ImageFolder(TensorDataset):
                 h, w = a.shape[:2]
                 first = self.samples[0][0]
                 hh, ww = pixels[0].shape[:2]
-                raise DataError(f"{path}: image is {h}×{w} but {first} is {hh}×{ww}; images "
-                                "of different sizes need a size to resize them to")
+                raise DataError(f"{path}: image is {h}×{w} but {first} is {hh}×{ww}; a "
+                                "folder dataset needs images of one size (resize them, or "
+                                "from Python pass ImageFolder(size=(H, W)))")
             pixels.append(a)
         self.mode = mode if load_mode else ("RGB" if any(a.ndim == 3 for a in pixels)
                                             else "L")

@@ -31,6 +31,15 @@ SHA256_UNCOMPRESSED = {
 }
 """SHA-256 of each decompressed IDX file."""
 
+IDX_BYTES = {
+    "train-images-idx3-ubyte": 16 + 60_000 * 28 * 28,
+    "train-labels-idx1-ubyte": 8 + 60_000,
+    "t10k-images-idx3-ubyte": 16 + 10_000 * 28 * 28,
+    "t10k-labels-idx1-ubyte": 8 + 10_000,
+}
+"""The size of each decompressed IDX file (Fashion-MNIST's are the same): the most
+:func:`fovea.data.idx.read_bytes` inflates of it."""
+
 MIRRORS = [
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
@@ -69,7 +78,7 @@ def _check_sha256(data: bytes, name: str, path) -> None:
 
 
 def _load_verified(path: Path, name: str) -> np.ndarray:
-    data = read_bytes(path)
+    data = read_bytes(path, IDX_BYTES[name])
     _check_sha256(data, name, path)
     return parse_idx(data, path)
 
@@ -84,7 +93,7 @@ def _find(name: str, dirs) -> Path | None:
 
 def _download(name: str, target: Path, progress: bool) -> Path:
     def verify(part):
-        _check_sha256(read_bytes(part), name, part)
+        _check_sha256(read_bytes(part, IDX_BYTES[name]), name, part)
 
     target.mkdir(parents=True, exist_ok=True)
     return download_from_mirrors(

@@ -25,7 +25,7 @@ from ..errors import DataError
 from . import cifar as _cifar
 from . import fashion as _fashion
 from .dataset import DataArgumentError, TensorDataset
-from .folder import IMG_EXTENSIONS, ImageFolder
+from .folder import IMG_EXTENSIONS, ImageFolder, walk
 from .mini import load_mnist_mini
 from .mnist import load_mnist
 
@@ -88,9 +88,8 @@ def folder_root(name) -> Path | None:
 def _fingerprint(root: Path) -> str:
     """A digest of every file's path, size and modification time under ``root``."""
     h = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames.sort()
-        for f in sorted(filenames):
+    for dirpath, filenames in walk(root):
+        for f in filenames:
             try:
                 st = os.stat(os.path.join(dirpath, f))
             except OSError:

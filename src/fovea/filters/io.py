@@ -44,10 +44,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, ShapeError
+from ..files import MAX_IMAGE_FILE_BYTES, open_regular
 from ..serialization import atomic_write_bytes
 
 __all__ = ["read_image", "write_image", "encode_image", "writable_format",
-           "SIXTEEN_BIT_FORMATS"]
+           "SIXTEEN_BIT_FORMATS", "MAX_IMAGE_FILE_BYTES"]
 
 #: Pillow formats that store 16-bit grayscale losslessly.
 SIXTEEN_BIT_FORMATS = ("PNG", "TIFF", "PPM")
@@ -94,25 +95,25 @@ def _to_array(im, path) -> np.ndarray:
 
 
 def read_image(path) -> np.ndarray:
-    """Read an image file as a NumPy array (see the module docstring for the rules)."""
+    """Read an image file as a NumPy array (see the module docstring for the rules); ``path``
+    must be a regular file (not a FIFO or a device) of at most :data:`MAX_IMAGE_FILE_BYTES`."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, not an image file")
     Image = _pillow()
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return _to_array(im, path)
-    except DataError:
-        raise
-    except OSError as exc:  # includes UnidentifiedImageError and "image file is truncated"
-        if isinstance(exc, PermissionError):
-            raise DataError(f"{path}: permission denied") from None
-        raise DataError(f"{path}: not a readable image ({exc})") from None
-    except Exception as exc:  # plugins also raise SyntaxError, ValueError, struct.error, ...
-        raise DataError(f"{path}: not a readable image ({type(exc).__name__}: {exc})") from None
+    with open_regular(path, MAX_IMAGE_FILE_BYTES) as f:
+        try:
+            with Image.open(f) as im:
+                im.load()
+                return _to_array(im, path)
+        except DataError:
+            raise
+        except Image.UnidentifiedImageError:
+            raise DataError(f"{path}: not a readable image (not an image format Pillow "
+                            f"knows)") from None
+        except OSError as exc:  # "image file is truncated", decoder errors
+            raise DataError(f"{path}: not a readable image ({exc})") from None
+        except Exception as exc:  # plugins also raise SyntaxError, ValueError, struct.error, ...
+            raise DataError(f"{path}: not a readable image ({type(exc).__name__}: "
+                            f"{exc})") from None
 
 
 def writable_format(path) -> str:

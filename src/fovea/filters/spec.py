@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..backend import to_numpy
-from ..errors import FoveaError
+from ..errors import DataError, FoveaError
+from ..files import read_regular
 from ..parsing import checked
 from . import kernels
 from .color import luminance, to_unit_range
@@ -24,12 +25,16 @@ from .core import convolve as _convolve
 from .core import correlate
 from .edges import canny, gradient_magnitude
 
-__all__ = ["FilterSpecError", "KERNELS", "EDGE_DETECTORS", "MAX_KERNEL_SIDE", "build_kernel",
-           "parse_edges", "read_kernel_file", "apply_kernels", "to_depth", "edge_map"]
+__all__ = ["FilterSpecError", "KERNELS", "EDGE_DETECTORS", "MAX_KERNEL_SIDE",
+           "MAX_KERNEL_FILE_BYTES", "build_kernel", "parse_edges", "read_kernel_file", "apply_kernels", "to_depth", "edge_map"]
 
 MAX_KERNEL_SIDE = 2049
 """The largest kernel side ``-k`` builds (a Gaussian up to sigma ≈ 256): a guard against a
 typo such as ``sigma=1e6`` asking for terabytes."""
+
+
+MAX_KERNEL_FILE_BYTES = 2**27
+"""The largest kernel file read (128 MiB: a MAX_KERNEL_SIDE² matrix of 30-character numbers)."""
 
 
 class FilterSpecError(FoveaError, ValueError):
@@ -119,19 +124,14 @@ def _parse_params(label: str, name: str, text: str, accepted: dict) -> dict:
 
 def read_kernel_file(path) -> np.ndarray:
     """A kernel from a text file: one row per line, numbers separated by whitespace; blank
-    lines and ``#`` comments are ignored. The rows must all have the same length."""
+    lines and ``#`` comments are ignored. The rows must all have the same length. ``path`` must
+    be a regular file of at most :data:`MAX_KERNEL_FILE_BYTES`."""
     path = Path(path)
-    if not path.exists():
-        raise FilterSpecError(f"kernel file {path}: no such file")
-    if path.is_dir():
-        raise FilterSpecError(f"kernel file {path}: is a directory")
+    raw = read_regular(path, MAX_KERNEL_FILE_BYTES, f"kernel file {path}", FilterSpecError)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise FilterSpecError(f"kernel file {path}: not a text file") from None
-    except OSError as exc:
-        raise FilterSpecError(f"kernel file {path}: cannot read ({exc.strerror or exc})") \
-            from None
     rows, first_line = [], None
     for lineno, line in enumerate(text.splitlines(), 1):
         fields = line.split("#", 1)[0].split()
@@ -250,14 +250,20 @@ def apply_kernels(image: np.ndarray, kernels, boundary="reflect", method="auto",
     """Apply ``kernels`` in order ("same" shape) in float32; the float32 result."""
     op = _convolve if convolve else correlate
     x = image.astype(np.float32)
-    for kernel in kernels:
-        x = to_numpy(op(x, kernel, boundary=boundary, shape="same", method=method))
+    with np.errstate(over="ignore", invalid="ignore"):  # to_depth refuses the NaNs that result
+        for kernel in kernels:
+            x = to_numpy(op(x, kernel, boundary=boundary, shape="same", method=method))
     return x
 
 
 def to_depth(result: np.ndarray, dtype) -> np.ndarray:
-    """Clip and round a float result to the input's integer dtype (float inputs stay)."""
+    """Clip and round a float result to the input's integer dtype (float inputs stay); a NaN,
+    which no integer can hold, is a DataError rather than a cast to an arbitrary value."""
     if np.dtype(dtype) in (np.dtype(np.uint8), np.dtype(np.uint16)):
+        bad = int(np.isnan(result).sum())
+        if bad:
+            raise DataError(f"the filtered image has {bad} NaN values (the kernels overflow "
+                            f"float32: inf − inf), so it has no {np.dtype(dtype)} pixels")
         hi = np.iinfo(dtype).max
         return np.rint(np.clip(result, 0, hi)).astype(dtype)
     return result

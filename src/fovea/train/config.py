@@ -18,6 +18,7 @@ except ModuleNotFoundError:  # Python 3.10: the tomli backport
     import tomli as tomllib
 
 from ..errors import FoveaError
+from ..files import read_regular
 from ..parsing import checked
 
 
@@ -184,22 +185,38 @@ def _check_value(name: str, value, source: str):
     return one(value)
 
 
+MAX_CONFIG_BYTES = 2**20
+"""The largest TOML file read (1 MiB; a configuration is a few hundred bytes)."""
+
+
 def load_toml(path) -> dict:
-    """The options of a TOML file, validated; ConfigError for an unknown key or bad value."""
+    """The options of a TOML file (at the top level or under ``[train]``), validated;
+    ConfigError for an unknown key or table, a bad value, or a file that is not a regular
+    file of at most :data:`MAX_CONFIG_BYTES`."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = tomllib.loads(read_regular(path, MAX_CONFIG_BYTES, error=ConfigError).decode())
+    except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: cannot read it ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    table = raw.get("train", raw) if isinstance(raw.get("train"), dict) else raw
+    if isinstance(raw.get("train"), dict):
+        others = [k for k in raw if k != "train"]
+        if others:
+            kind = "table" if isinstance(raw[others[0]], dict) else "key"
+            where = f"[{others[0]}]" if kind == "table" else repr(others[0])
+            raise ConfigError(f"{path}: unknown {kind} {where} beside [train] (the options go "
+                              f"under [train] or at the top level, not both)")
+        table, prefix = raw["train"], "train."
+    else:
+        table, prefix = raw, ""
     out = {}
     for key, value in table.items():
         name = key.replace("-", "_")
         if name not in OPTIONS:
+            if isinstance(value, dict):
+                raise ConfigError(f"{path}: unknown table [{prefix}{key}] (the options go at the top "
+                                  f"level or under [train])")
             known = ", ".join(OPTIONS)
             raise ConfigError(f"{path}: unknown key {key!r} (known keys: {known})")
         out[name] = _check_value(name, value, str(path))
