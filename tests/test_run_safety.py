@@ -273,3 +273,21 @@ def test_os_error_names_the_path(tmp_path, capsys, monkeypatch):
     line = one_line_error(capsys, main(["train", *FAST, "--out", str(out)]))
     assert str(out) in line and "No space left on device" in line
     assert not list(out.glob(".*.tmp"))
+
+
+def test_a_run_that_fails_before_writing_leaves_no_directory(tmp_path, capsys):
+    out = tmp_path / "run"
+    one_line_error(capsys, main(["train", *FAST, "--val-fraction", "0.99999999",
+                                 "--out", str(out)]))
+    assert not out.exists()
+
+
+def test_evaluate_a_run_whose_weights_have_the_wrong_dtype(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *FAST, "--out", str(out)]) == 0
+    capsys.readouterr()
+    state = RunDir(out).load_model_state()
+    fovea.save_safetensors({k: v.astype("complex64") for k, v in state.items()},
+                           out / "model.safetensors")
+    line = one_line_error(capsys, main(["evaluate", str(out)]))
+    assert "complex64" in line

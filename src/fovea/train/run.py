@@ -89,6 +89,7 @@ class RunDir:
         second process gets a CheckpointError instead of interleaving its files."""
         if self.path.exists() and not self.path.is_dir():
             raise CheckpointError(f"{self.path}: exists and is not a directory")
+        created = not os.path.lexists(self.path)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o666)
@@ -105,6 +106,11 @@ class RunDir:
                                           f"(it holds {LOCK}); wait for it to finish or "
                                           f"choose another --out") from None
             yield self
+        except BaseException:
+            if created and not self.entries():  # a run that failed before writing anything
+                _unlink(self.path / LOCK)
+                self.path.rmdir()
+            raise
         finally:
             os.close(fd)  # releases the lock
 

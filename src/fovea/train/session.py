@@ -279,7 +279,7 @@ def load_run_model(run):
                               f"({exc})") from None
     try:
         model.load_state_dict(run.load_model_state())
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{run.path}: the saved model does not fit its config "
                               f"({exc})") from None
     return model, config
