@@ -79,15 +79,28 @@ double = float64
 
 def tensor(data, requires_grad: bool = False, dtype=None, device=None) -> Tensor:
     """A new tensor holding a copy of ``data`` (Python floats become float32 by default), on
-    ``device`` (where data is, or the CPU, by default)."""
+    ``device`` (where data is, or the CPU, by default). Numbers only: data or a ``dtype`` of
+    object, string, bytes, complex or date/time values raises TypeError."""
     if isinstance(data, Tensor):
         data = data.data
-    arr = backend.asarray(data, dtype)
+    _check_numeric(backend.dtype_of(dtype))
+    arr = backend.asarray(data)
+    _check_numeric(arr.dtype)  # before a cast to ``dtype`` could hide what the data was
+    if dtype is not None:
+        arr = backend.asarray(data, dtype)
     if device is not None:
         arr = backend.to_device(arr, device)
     if arr is data:
         arr = arr.copy()
     return Tensor(arr, requires_grad=requires_grad)
+
+
+def _check_numeric(dtype) -> None:
+    """TypeError for a dtype a tensor cannot hold: fovea computes on bool, integer and real
+    floating values only."""
+    if dtype is not None and dtype.kind not in "biuf":
+        raise TypeError(f"fovea.tensor: {dtype} data is not supported (bool, integer or "
+                        f"floating values only)")
 
 
 def from_numpy(array) -> Tensor:

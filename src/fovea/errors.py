@@ -32,3 +32,8 @@ class DataArgumentError(FoveaError, ValueError):
 class DeviceError(FoveaError, RuntimeError):
     """A device this machine cannot provide (e.g. "cuda" without CuPy or a GPU); names what is
     missing."""
+
+
+class TrainingDiverged(FoveaError):
+    """Training stopped because the loss or the weights stopped being finite (a learning rate
+    too large); the message says which epoch and what was kept."""

@@ -2,7 +2,9 @@
 
 Every write is atomic: the bytes go to a temporary file in the target's directory, which is
 flushed and fsync'ed, then renamed over the target, so a crash never leaves a half-written
-file under the real name.
+file under the real name. Run-directory files are opened without following symbolic links
+(:func:`read_own_file`, :func:`own_file`): a link planted in a run directory cannot redirect
+a read or a write to a file elsewhere.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import math
 import os
 import secrets
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -19,23 +22,82 @@ from .autograd import Tensor
 from .backend import to_numpy
 from .errors import CheckpointError
 
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+TMP_SUFFIX = ".tmp"
+MAX_JSON_BYTES = 256 << 20
+"""The largest JSON file read (a run's history is a few kilobytes per epoch)."""
+
+
+def with_path(exc: OSError, path) -> OSError:
+    """``exc`` with ``path`` as its file name when it has none (a full disk raises ENOSPC from
+    write(), which names no file)."""
+    if exc.filename is not None or exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
+
+
+def own_file(path) -> Path:
+    """``path`` when it is a regular file itself, not a symbolic link; CheckpointError
+    otherwise (FileNotFoundError's message when it is missing)."""
+    path = Path(path)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    if stat.S_ISLNK(mode):
+        raise CheckpointError(f"{path}: is a symbolic link; a run directory holds only its "
+                              f"own files")
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(f"{path}: not a regular file")
+    return path
+
+
+def read_own_file(path, max_bytes: int = MAX_JSON_BYTES) -> bytes:
+    """The bytes of the regular file ``path``, opened without following a symbolic link and
+    without blocking on a FIFO; CheckpointError when it is a link, not a regular file, or
+    larger than ``max_bytes``."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except OSError as exc:
+        if os.path.islink(path):
+            own_file(path)
+        raise with_path(exc, path) from None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise CheckpointError(f"{path}: not a regular file")
+        if info.st_size > max_bytes:
+            raise CheckpointError(f"{path}: {info.st_size} bytes, more than the "
+                                  f"{max_bytes} a fovea file of its kind can be")
+        return f.read(max_bytes + 1)[:max_bytes]
+
 
 def atomic_write_bytes(path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
+    """Write ``data`` to ``path`` atomically (temp file, fsync, rename). The rename replaces
+    a symbolic link at ``path`` itself, never the file it points to. An OSError names
+    ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
-    # O_EXCL: never reuse a file; mode 0666 lets the kernel apply the umask, as open() does
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}{TMP_SUFFIX}"
+    try:
+        # O_EXCL: never reuse a file; mode 0666 lets the kernel apply the umask, as open() does
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o666)
+    except OSError as exc:
+        raise with_path(exc, path) from None
     try:
         with os.fdopen(fd, "wb") as f:  # closes fd on every path out of the block
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as exc:
+        if os.path.lexists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise with_path(exc, path) from None
         raise
     try:  # make the rename itself durable
         dfd = os.open(path.parent, os.O_RDONLY)
@@ -70,11 +132,11 @@ def write_json(path, obj) -> Path:
 
 
 def read_json(path) -> dict:
+    """The JSON file ``path`` (a regular file, not a symbolic link); CheckpointError when it
+    is missing or unreadable."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such file") from None
+        return json.loads(read_own_file(path))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: not a readable JSON file ({exc})") from None
 

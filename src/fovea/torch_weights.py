@@ -14,6 +14,7 @@ PyTorch is imported only when a file is read (``pip install torch==2.13.0``).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -43,6 +44,28 @@ def _first_line(exc) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _load_error(path, exc) -> ConvertError:
+    """The ConvertError for a file torch.load refused, quoting the line of torch's message
+    that says what is wrong with the file (not its advice about weights_only)."""
+    text = str(exc)
+    if text.startswith("Weights only load failed"):
+        lines = [line.strip() for line in text.splitlines()[1:] if line.strip()]
+        marker = [i for i, line in enumerate(lines) if line.endswith("WeightsUnpickler error:")]
+        detail = lines[marker[0] + 1] if marker and marker[0] + 1 < len(lines) else \
+            (lines[0] if lines else "")
+        if "global" in detail.lower():  # "Unsupported global", "unsupported GLOBAL"
+            # torch's advice to retry with weights_only=False is not ours to give: name the
+            # object it refused instead
+            return ConvertError(f"{path}: holds objects other than tensors, refused by the "
+                                f"restricted unpickler ({detail})")
+        return ConvertError(f"{path}: not a PyTorch weights file (its pickle is damaged or "
+                            f"foreign: {detail or 'unreadable'})")
+    if isinstance(exc, (KeyError, IndexError, EOFError)):  # the legacy format's parser
+        return ConvertError(f"{path}: not a PyTorch weights file (neither the zip archive "
+                            f"torch.save writes nor a readable legacy pickle)")
+    return ConvertError(f"{path}: not a PyTorch weights file ({_first_line(exc)})")
+
+
 def load_torch_state_dict(path) -> tuple[dict, list]:
     """(name → NumPy array of every tensor, the names of the entries that are not tensors) of
     a PyTorch weights file, loaded with ``weights_only=True`` (see the module docstring)."""
@@ -53,18 +76,11 @@ def load_torch_state_dict(path) -> tuple[dict, list]:
     if path.is_dir():
         raise ConvertError(f"{path}: is a directory")
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's deprecation notes are not the user's concern
+            warnings.simplefilter("ignore")
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError, RuntimeError (bad zip), EOFError, ...
-        text = str(exc)
-        if text.startswith("Weights only load failed"):
-            # torch's advice to retry with weights_only=False is not ours to give: name the
-            # object it refused instead
-            detail = [line.strip() for line in text.splitlines()[1:] if line.strip()]
-            raise ConvertError(f"{path}: holds objects other than tensors, refused by the "
-                               f"restricted unpickler"
-                               f"{f' ({detail[0]})' if detail else ''}") from None
-        raise ConvertError(f"{path}: not a PyTorch weights file ({_first_line(exc)})") \
-            from None
+        raise _load_error(path, exc) from None
     if not isinstance(obj, Mapping):
         raise ConvertError(f"{path}: holds a {type(obj).__name__}, not a state_dict (a dict "
                            f"of tensors)")
@@ -90,11 +106,16 @@ def _to_numpy(torch, path, name, t) -> np.ndarray:
     if t.is_sparse or t.is_quantized or getattr(t, "is_nested", False):
         raise ConvertError(f"{path}: {name} is a sparse, quantized or nested tensor; convert "
                            f"it to a dense one first")
-    t = t.detach().cpu()
-    if t.dtype == torch.bfloat16:  # NumPy has no bfloat16; float32 holds it exactly
-        t = t.float()
+    t = t.detach().cpu().contiguous()
+    try:
+        arr = t.numpy()
+    except TypeError:  # a dtype NumPy lacks
+        if not t.is_floating_point():
+            raise ConvertError(f"{path}: {name} is {t.dtype}, which has no NumPy "
+                               f"equivalent") from None
+        arr = t.float().numpy()  # bfloat16, float8: float32 holds every value exactly
     # np.array, not ascontiguousarray: that turns a 0-d tensor (num_batches_tracked) into (1,)
-    return np.array(t.contiguous().numpy(), order="C", copy=True)
+    return np.array(arr, order="C", copy=True)
 
 
 def strip_prefix(arrays: dict, prefix: str, source="") -> dict:

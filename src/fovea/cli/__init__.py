@@ -2,13 +2,16 @@
 convert-weights — one module per subcommand, each a thin layer over the library, and this
 dispatcher.
 
-Bad input prints one line to stderr and exits with status 2; nothing prints a traceback.
+Bad input, an OS error (with the path it concerns) or running out of memory prints one line
+to stderr and exits with status 2; an interrupt exits with 130, saying how to resume a
+training. Nothing prints a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from ..errors import FoveaError
 from .args import EXIT_USAGE, _Parser
@@ -41,14 +44,33 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            # NumPy's floating-point warnings of a diverging run: the run reports it in one line
+            warnings.filterwarnings("ignore", category=RuntimeWarning,
+                                    message="(overflow|invalid value|divide by zero) "
+                                            "encountered")
+            return args.func(args)
     except FoveaError as exc:
         msg = str(exc)
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        msg = os_error_message(exc)
+    except ValueError as exc:
         msg = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
-    except KeyboardInterrupt:
-        print("fovea: interrupted", file=sys.stderr)
+    except MemoryError as exc:
+        msg = f"out of memory ({exc or 'a smaller --batch-size or model may fit'})"
+    except KeyboardInterrupt as exc:
+        print(f"fovea {args.command}: {exc.args[0] if exc.args else 'interrupted'}",
+              file=sys.stderr)
         return 130
     print(f"fovea {args.command}: error: {msg.splitlines()[0] if msg else 'failed'}",
           file=sys.stderr)
     return EXIT_USAGE
+
+
+def os_error_message(exc: OSError) -> str:
+    """``PATH: reason`` of an OSError (errno's text, not its number)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is None:
+        return reason
+    target = f" -> {exc.filename2}" if exc.filename2 is not None else ""
+    return f"{exc.filename}{target}: {reason}"

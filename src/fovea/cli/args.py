@@ -74,6 +74,11 @@ def add_train_options(p) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
 
 
+def add_overwrite_option(p) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (refused without it)")
+
+
 def resolved_config(args) -> dict:
     """The training configuration: the defaults < the --config TOML file < the flags given."""
     file_options = load_toml(args.config) if args.config is not None else {}

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..train.session import ensemble
-from .args import add_train_options, default_out, epoch_log, positive_int, resolved_config
+from .args import (
+    add_overwrite_option,
+    add_train_options,
+    default_out,
+    epoch_log,
+    positive_int,
+    resolved_config,
+)
 
 
 def add_ensemble_parser(subparsers):
@@ -17,6 +24,7 @@ def add_ensemble_parser(subparsers):
                          "warning: not an ensemble)")
     add_train_options(en)
     en.add_argument("--out", type=Path, default=None, help="directory (default runs/NAME)")
+    add_overwrite_option(en)
     en.set_defaults(func=cmd_ensemble)
     return en
 
@@ -25,7 +33,7 @@ def cmd_ensemble(args) -> int:
     config = resolved_config(args)
     out = args.out or default_out(config, "-ensemble")
     result = ensemble(config, args.members, out, args.average_parameters,
-                      progress=not args.quiet, log=epoch_log(args))
+                      progress=not args.quiet, log=epoch_log(args), overwrite=args.overwrite)
     for i, acc in enumerate(result["members"]):
         print(f"member {i} (seed {config['seed'] + i}): accuracy {acc:.4f}")
     print(f"members' mean accuracy {result['member_mean']:.4f}")

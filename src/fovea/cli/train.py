@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..train.checkpoint import POINTER
 from ..train.config import OPTIONS, ConfigError
 from ..train.session import resume_config, train_run
-from .args import add_train_options, default_out, epoch_log, resolved_config
+from .args import add_overwrite_option, add_train_options, default_out, epoch_log, resolved_config
 
 
 def add_train_parser(subparsers):
@@ -16,6 +17,7 @@ def add_train_parser(subparsers):
     t.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                    help="continue a run from its last checkpoint (its saved configuration; "
                         "--epochs may extend it)")
+    add_overwrite_option(t)
     t.set_defaults(func=cmd_train)
     return t
 
@@ -23,8 +25,9 @@ def add_train_parser(subparsers):
 def cmd_train(args) -> int:
     if args.resume is not None:
         given = [n for n in OPTIONS if getattr(args, n) is not None and n != "epochs"]
-        if given or args.config is not None or args.out is not None:
-            extra = ", ".join("--" + n.replace("_", "-") for n in given) or "--config/--out"
+        if given or args.config is not None or args.out is not None or args.overwrite:
+            extra = (", ".join("--" + n.replace("_", "-") for n in given)
+                     or "--config/--out/--overwrite")
             raise ConfigError(f"--resume continues a run with its saved configuration; "
                               f"drop {extra}")
         config = resume_config(args.resume, args.epochs)
@@ -32,7 +35,18 @@ def cmd_train(args) -> int:
     else:
         config = resolved_config(args)
         out, resume = args.out or default_out(config), False
-    result = train_run(config, out, resume=resume, progress=not args.quiet, log=epoch_log(args))
+    try:
+        result = train_run(config, out, resume=resume, progress=not args.quiet,
+                           log=epoch_log(args), overwrite=args.overwrite)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(resume_hint(out)) from None
     print(f"test accuracy {result['accuracy']:.4f}  test loss {result['loss']:.4f}  "
           f"({result['n']} images, {result['seconds']:.1f} s)  run: {out}")
     return 0
+
+
+def resume_hint(out) -> str:
+    """What to tell the user after an interrupted training of the run ``out``."""
+    if (Path(out) / POINTER).is_file():
+        return f"interrupted; continue the run with: fovea train --resume {out}"
+    return f"interrupted before the first epoch ended; {out} has no checkpoint to resume from"

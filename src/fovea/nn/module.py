@@ -54,6 +54,15 @@ class RemovableHandle:
         self.remove()
 
 
+def _castable(source, target) -> bool:
+    """Whether load_state_dict may cast ``source`` values into a ``target`` array: within one
+    kind (float into float, signed or unsigned integer into integer, bool into bool)."""
+    kinds = {"f": "f", "i": "iu", "u": "iu", "b": "b"}
+    return source.kind in kinds.get(target.kind, "") and (
+        source.kind == target.kind or source.kind == "u"
+    )
+
+
 class Module:
     """Base class of layers and models: override ``forward``; call the module to run it."""
 
@@ -249,7 +258,10 @@ class Module:
         """Copy values into parameters and buffers by name; returns missing/unexpected keys.
 
         With ``strict`` any missing or unexpected key raises KeyError. A shape mismatch always
-        raises ShapeError naming the key. Values may be Tensors or arrays.
+        raises ShapeError naming the key. Values may be Tensors or arrays; a value is cast only
+        within its kind (float64 into a float32 parameter, int32 into an int64 buffer): a
+        complex, bool, integer or object value for a float parameter raises TypeError naming
+        the key.
         """
         own = {}
         for mname, mod in self.named_modules(remove_duplicate=False):
@@ -276,12 +288,17 @@ class Module:
                     f"load_state_dict: {key} has shape {tuple(arr.shape)} in the state dict "
                     f"but {tuple(target.shape)} in the model"
                 )
+            if not _castable(arr.dtype, target.dtype):
+                raise TypeError(
+                    f"load_state_dict: {key} is {arr.dtype} in the state dict but "
+                    f"{target.dtype} in the model; only a cast within one kind is safe"
+                )
             arrays[key] = arr
         for key, arr in arrays.items():
             target = own[key]
             xp = backend.namespace(target.data)
             if backend.is_writeable(target.data):  # in place, so views of the old data see it
-                xp.copyto(target.data, arr, casting="unsafe")
+                xp.copyto(target.data, arr, casting="same_kind")
             else:
                 target.data = xp.array(arr, dtype=target.dtype, copy=True)
         return IncompatibleKeys(missing, unexpected)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from .. import backend
 from ..autograd import Function, unbroadcast
 from ..errors import ShapeError
@@ -40,6 +42,11 @@ class MatMul(Function):
         return ga, gb
 
 
+def _rows(x) -> int:
+    """The rows of ``x`` as a matrix of its last dimension."""
+    return math.prod(x.shape[:-1])
+
+
 class Linear(Function):
     """y = x Wᵀ + b (the notes' f(x, W) = Wx + b, one row per sample), fused.
 
@@ -47,13 +54,16 @@ class Linear(Function):
     """
 
     def forward(self, x, weight, bias=None):
+        if x.ndim == 0:
+            raise ShapeError("linear: the input is 0-d; it needs at least one dimension (the "
+                             "features)")
         if x.shape[-1] != weight.shape[1]:
             raise ShapeError(
                 f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape} "
                 f"(expected last dimension {weight.shape[1]})"
             )
         self.x_shape = x.shape
-        x2 = x.reshape(-1, x.shape[-1])
+        x2 = x.reshape(_rows(x), x.shape[-1])  # not -1: a zero-size input has no inferable rows
         self.x_column_major = not x2.flags.c_contiguous and x2.flags.f_contiguous
         if self.needs_grad and self.needs_grad[1]:
             self.x2 = x2
@@ -65,7 +75,7 @@ class Linear(Function):
         return out.reshape(x.shape[:-1] + (weight.shape[0],))
 
     def backward(self, g):
-        g2 = g.reshape(-1, g.shape[-1])
+        g2 = g.reshape(_rows(g), g.shape[-1])
         gx = None
         if self.needs_grad[0]:
             # give dx the input's memory layout: a column-major input (a Flatten of a

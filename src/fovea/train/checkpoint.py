@@ -5,18 +5,23 @@ optimizer, EMA and best-so-far arrays) and ``checkpoint.json`` (epoch, history, 
 hyper-parameters, scheduler, RNG states, ... and the name and SHA-256 of its arrays file).
 Each file is written atomically (temp file, fsync, rename), the arrays first and the JSON last,
 and an older arrays file is deleted only after the JSON that replaces it is in place: a crash
-at any moment leaves the previous complete checkpoint or the new one, never a mix.
+at any moment leaves the previous complete checkpoint or the new one, never a mix. The arrays
+file named in ``checkpoint.json`` must be a plain file name in the run directory (no path, no
+symbolic link): a checkpoint cannot point at another run's weights or any file elsewhere.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 from pathlib import Path
 
 from ..errors import CheckpointError
-from ..serialization import load_safetensors, read_json, save_safetensors, write_json
+from ..serialization import load_safetensors, own_file, read_json, save_safetensors, write_json
 
 POINTER = "checkpoint.json"
+ARRAYS_NAME = re.compile(r"checkpoint-[0-9]+\.safetensors")
 
 
 def save_checkpoint(run_dir, epoch: int, arrays: dict, meta: dict) -> Path:
@@ -36,16 +41,20 @@ def load_checkpoint(run_dir):
     """(arrays, meta) of the run's checkpoint; CheckpointError if it is missing or damaged."""
     run_dir = Path(run_dir)
     pointer = run_dir / POINTER
-    if not pointer.is_file():
+    if not os.path.lexists(pointer):
         raise CheckpointError(f"{run_dir}: no checkpoint to resume from ({POINTER} is missing)")
     meta = read_json(pointer)
     try:
-        path = run_dir / meta["arrays"]
-        expected = meta["sha256"]
+        name, expected = meta["arrays"], meta["sha256"]
     except (KeyError, TypeError):
         raise CheckpointError(f"{pointer}: not a fovea checkpoint") from None
-    if not path.is_file():
+    if not isinstance(name, str) or not ARRAYS_NAME.fullmatch(name):
+        raise CheckpointError(f"{pointer}: its arrays entry {name!r} is not a file name of "
+                              f"the form checkpoint-EEEE.safetensors in the run directory")
+    path = run_dir / name
+    if not os.path.lexists(path):
         raise CheckpointError(f"{path}: missing (named by {pointer})")
+    own_file(path)
     if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
         raise CheckpointError(f"{path}: SHA-256 does not match {pointer}; the file is damaged")
     return load_safetensors(path), meta

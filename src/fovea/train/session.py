@@ -35,6 +35,9 @@ def split(dataset, val_fraction, seed):
     """Hold out a seeded random ``val_fraction`` of ``dataset`` for validation."""
     n = len(dataset)
     n_val = int(round(n * val_fraction))
+    if n_val >= n:
+        raise ConfigError(f"val_fraction {val_fraction} leaves no training images ({n_val} of "
+                          f"the {n} images would be held out for validation)")
     perm = np.random.default_rng(seed).permutation(n)
     train = Subset(dataset, np.sort(perm[n_val:]))
     return train, (Subset(dataset, np.sort(perm[:n_val])) if n_val else None)
@@ -160,8 +163,14 @@ def load_transform(run, config):
                               f"({exc})") from None
 
 
-def train_run(config: dict, out, resume: bool = False, progress=True, log=None) -> dict:
+def train_run(config: dict, out, resume: bool = False, progress=True, log=None,
+              overwrite: bool = False) -> dict:
     """Train (or resume) the run ``config`` describes into ``out``; returns the test metrics.
+
+    ``out`` is locked while the run writes it. A new run refuses a directory that already holds
+    files unless ``overwrite`` (which replaces the previous run's files); a resumed run first
+    removes the temporary files of writes a crash interrupted. A loss or weights that stop
+    being finite raise TrainingDiverged, keeping the last finite checkpoint.
 
     The run directory gets config.json (the resolved configuration), metrics.jsonl (rewritten
     atomically from the history every epoch), a checkpoint after every epoch,
@@ -169,6 +178,15 @@ def train_run(config: dict, out, resume: bool = False, progress=True, log=None) 
     early_stopping.json and test_metrics.json.
     """
     run = RunDir(out)
+    with run.lock():
+        if resume:
+            run.remove_stale_temp_files()
+        else:
+            run.prepare_new(overwrite)
+        return _train_locked(run, config, out, resume, progress, log)
+
+
+def _train_locked(run, config, out, resume, progress, log) -> dict:
     backend.manual_seed(config["seed"])
     info = dataset_info(config["dataset"], config["data_dir"])
     load = dict(data_dir=config["data_dir"], download=config["download"], progress=progress)
@@ -209,6 +227,10 @@ def train_run(config: dict, out, resume: bool = False, progress=True, log=None) 
                       ema=ema, run_dir=run.path, progress=progress, log=log)
     if resume:
         trainer.resume(train_loader)
+        if config["epochs"] < trainer.epoch:
+            raise ConfigError(f"{out}: --epochs {config['epochs']} is below the "
+                              f"{trainer.epoch} epochs this run has done; give --epochs "
+                              f"{trainer.epoch} or more")
         if log:
             log(f"resuming {out} after epoch {trainer.epoch} of {config['epochs']}")
     else:
@@ -257,7 +279,7 @@ def load_run_model(run):
                               f"({exc})") from None
     try:
         model.load_state_dict(run.load_model_state())
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{run.path}: the saved model does not fit its config "
                               f"({exc})") from None
     return model, config
@@ -271,7 +293,7 @@ def load_run(run_dir):
 
 
 def ensemble(config: dict, members: int, out, average_parameters=False, progress=False,
-             log=None) -> dict:
+             log=None, overwrite=False) -> dict:
     """Train ``members`` runs with seeds seed, seed+1, … into out/member-i and evaluate the
     ensemble: the mean of the members' probabilities and the majority vote. With
     ``average_parameters``, also the model whose weights are the members' average."""
@@ -287,7 +309,7 @@ def ensemble(config: dict, members: int, out, average_parameters=False, progress
         path = out / f"member-{i}"
         if log:
             log(f"member {i + 1}/{members} (seed {member['seed']}) -> {path}")
-        train_run(member, path, progress=progress, log=None)
+        train_run(member, path, progress=progress, log=None, overwrite=overwrite)
         model, transform, _ = load_run(path)
         p = predict_proba(model, images, transform)
         probs.append(p)

@@ -4,12 +4,14 @@ bit for bit."""
 
 from __future__ import annotations
 
+import math
 import time
 
 from tqdm import tqdm
 
 from .. import backend
 from ..autograd import Tensor
+from ..errors import CheckpointError, ShapeError, TrainingDiverged
 from ..nn import CrossEntropyLoss
 from ..nn.utils import clip_grad_norm_, clip_grad_value_
 from .callbacks import EMA, EarlyStopping, snapshot, weight_penalty
@@ -45,6 +47,7 @@ class Trainer:
         self.extra_state = extra_state or {}
         self.history = []
         self.epoch = 0
+        self.saved_epoch = 0  # the epoch of the last checkpoint written or resumed from
 
     # ---- one step and one epoch ------------------------------------------------------------
     def step(self, x, y) -> tuple:
@@ -56,6 +59,9 @@ class Trainer:
         loss = self.loss_fn(logits, y)
         penalty = weight_penalty(self.model, self.l1, self.l2)
         total = loss if penalty is None else loss + penalty
+        value = float(total.item())
+        if not math.isfinite(value):  # before a step that would spread it into the weights
+            self.diverged(f"the loss is {value}")
         self.optimizer.zero_grad()
         total.backward()
         if self.clip_grad_value:
@@ -67,7 +73,8 @@ class Trainer:
             self.ema.update(self.model)
         if self.scheduler is not None and self.batch_scheduler:
             self.scheduler.step()
-        return (float(loss.item()), 0.0 if penalty is None else float(penalty.item()),
+        return (value if penalty is None else float(loss.item()),
+                0.0 if penalty is None else float(penalty.item()),
                 count_correct(logits, y), len(x))
 
     def train_epoch(self, loader, desc="train") -> dict:
@@ -122,6 +129,10 @@ class Trainer:
                 self.log(f"epoch {epoch}/{epochs}  train loss {tr['loss']:.4f} "
                          f"acc {tr['accuracy']:.4f}{val}  ({record['seconds']:.1f} s)")
             if self.run_dir is not None:
+                bad = [name for name, p in self.model.named_parameters()
+                       if not bool(backend.namespace(p.data).isfinite(p.data).all())]
+                if bad:  # never checkpoint NaN weights over the last finite ones
+                    self.diverged(f"{bad[0]} holds non-finite values", epoch)
                 self.save_checkpoint(train_loader, stopped=stop)
             if self.on_epoch_end is not None:
                 self.on_epoch_end(record)
@@ -130,6 +141,16 @@ class Trainer:
         if self.early_stopping is not None:
             self.early_stopping.restore(self.model)
         return self.history
+
+    def diverged(self, what: str, epoch=None):
+        """Raise TrainingDiverged: ``what`` went non-finite in ``epoch`` (the current one)."""
+        epoch = self.epoch + 1 if epoch is None else epoch
+        kept = ""
+        if self.run_dir is not None:
+            kept = (f"; the checkpoint of epoch {self.saved_epoch} in {self.run_dir} is kept"
+                    if self.saved_epoch else "; no checkpoint was written")
+        raise TrainingDiverged(f"training diverged in epoch {epoch}: {what}{kept}; lower the "
+                               f"learning rate or clip the gradients")
 
     # ---- checkpoints ------------------------------------------------------------------------
     def state(self, train_loader) -> tuple:
@@ -165,12 +186,29 @@ class Trainer:
     def save_checkpoint(self, train_loader, stopped=False):
         arrays, meta = self.state(train_loader)
         meta["stopped"] = bool(stopped)
-        return save_checkpoint(self.run_dir, self.epoch, arrays, meta)
+        path = save_checkpoint(self.run_dir, self.epoch, arrays, meta)
+        self.saved_epoch = self.epoch
+        return path
 
     def resume(self, train_loader) -> dict:
-        """Load the run directory's checkpoint into this trainer; returns its JSON part."""
+        """Load the run directory's checkpoint into this trainer; returns its JSON part.
+        CheckpointError, naming what differs, when the checkpoint is not this trainer's."""
         arrays, meta = load_checkpoint(self.run_dir)
-        self.model.load_state_dict(split_prefix(arrays, "model"))
+        try:
+            self.model.load_state_dict(split_prefix(arrays, "model"))
+        except (KeyError, ShapeError, TypeError) as exc:
+            raise CheckpointError(f"{self.run_dir}: the checkpoint's model does not fit this "
+                                  f"one: {exc.args[0] if exc.args else exc}") from None
+        try:
+            self._resume_rest(train_loader, arrays, meta)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            detail = f"no {exc.args[0]!r} entry" if isinstance(exc, KeyError) else exc
+            raise CheckpointError(f"{self.run_dir}: the checkpoint does not fit this "
+                                  f"training setup ({detail})") from None
+        self.saved_epoch = self.epoch
+        return meta
+
+    def _resume_rest(self, train_loader, arrays, meta):
         opt_state = {}
         for key, value in arrays.items():
             if key.startswith("optim."):
@@ -197,7 +235,6 @@ class Trainer:
             self.augment.load_state_dict(rng["augment"])
         self.history = list(meta["history"])
         self.epoch = int(meta["epoch"])
-        return meta
 
 
 __all__ = ["Trainer", "snapshot"]
