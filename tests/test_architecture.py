@@ -27,6 +27,23 @@ def lint_imports(src: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+def _contract_layers():
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    layers = next(c for c in config["contracts"] if c["type"] == "layers")["layers"]
+    return {name.strip() for layer in layers for name in layer.split("|")}
+
+
+def test_every_module_of_fovea_has_a_layer():
+    children = {f"fovea.{p.stem if p.suffix else p.name}" for p in PACKAGE.iterdir()
+                if (p.suffix == ".py" and p.stem != "__init__")
+                or (p.is_dir() and (p / "__init__.py").exists())}
+    assert children == _contract_layers()
+
+
 def test_layer_contracts_hold():
     result = lint_imports(SRC)
     assert result.returncode == 0, result.stdout + result.stderr

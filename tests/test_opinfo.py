@@ -115,20 +115,8 @@ OPS = {
     "nn.functional.interpolate.bilinear": _fn(F, "interpolate"),
 }
 
-# Ops that pass fewer than TARGET of their samples, and why.
-BELOW_TARGET: dict[str, str] = {
-    "nn.functional.max_pool2d": "return_indices keyword refused; ceil_mode=True not implemented",
-    "nn.functional.avg_pool2d": "ceil_mode=True not implemented; 1-tuple padding refused",
-    "nn.functional.conv2d": "unbatched (C, H, W) input and padding='same'/'valid' refused",
-    "nn.functional.conv_transpose2d": "F.conv_transpose2d does not exist yet",
-    "nn.functional.pad.constant": "F.pad does not exist in fovea.nn.functional yet",
-    "nn.functional.pad.reflect": "F.pad does not exist in fovea.nn.functional yet",
-    "nn.functional.pad.replicate": "F.pad does not exist in fovea.nn.functional yet",
-    "nn.functional.pad.replicate_negative": "F.pad does not exist in fovea.nn.functional yet",
-    "nn.functional.pad.circular": "F.pad does not exist in fovea.nn.functional yet",
-    "nn.functional.interpolate.nearest": "F.interpolate does not exist yet",
-    "nn.functional.interpolate.bilinear": "F.interpolate does not exist yet",
-}
+BELOW_TARGET: dict[str, str] = {}
+"""OpInfo key → why fovea passes fewer than TARGET of its samples (none at present)."""
 
 
 # ---- conversion ---------------------------------------------------------------------------
