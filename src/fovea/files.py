@@ -41,11 +41,16 @@ def read_at_most(f, n: int, chunk: int = 1 << 20) -> bytes:
     return b"".join(parts)
 
 
-def open_regular(path, max_bytes: int, label=None, error=DataError, missing="no such file"):
+def open_regular(path, max_bytes: int, label=None, error=DataError, missing="no such file",
+                 follow_symlinks=True):
     """``path`` opened for binary reading, once ``fstat`` shows a regular file of at most
-    ``max_bytes`` bytes; otherwise ``error`` whose message starts with ``label`` (the path)."""
+    ``max_bytes`` bytes; otherwise ``error`` whose message starts with ``label`` (the path).
+    With ``follow_symlinks=False`` a symbolic link at ``path`` is refused too (a run
+    directory's own files)."""
     label = str(path) if label is None else label
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(Path(path), flags)
     except FileNotFoundError:
@@ -53,6 +58,9 @@ def open_regular(path, max_bytes: int, label=None, error=DataError, missing="no 
     except PermissionError:
         raise error(f"{label}: permission denied") from None
     except OSError as exc:
+        if not follow_symlinks and os.path.islink(path):
+            raise error(f"{label}: is a symbolic link; a run directory holds only its own "
+                        f"files") from None
         raise error(f"{label}: cannot open ({exc.strerror or exc})") from None
     try:
         st = os.fstat(fd)
@@ -71,11 +79,11 @@ def open_regular(path, max_bytes: int, label=None, error=DataError, missing="no 
 
 
 def read_regular(path, max_bytes: int, label=None, error=DataError,
-                 missing="no such file") -> bytes:
+                 missing="no such file", follow_symlinks=True) -> bytes:
     """The bytes of the regular file ``path``, at most ``max_bytes`` of them (a file that grows
     past the limit while read is refused too); failures as :func:`open_regular`."""
     label = str(path) if label is None else label
-    with open_regular(path, max_bytes, label, error, missing) as f:
+    with open_regular(path, max_bytes, label, error, missing, follow_symlinks) as f:
         try:
             data = read_at_most(f, max_bytes + 1)
         except OSError as exc:

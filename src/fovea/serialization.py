@@ -21,6 +21,7 @@ import numpy as np
 from .autograd import Tensor
 from .backend import to_numpy
 from .errors import CheckpointError
+from .files import read_regular
 
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 TMP_SUFFIX = ".tmp"
@@ -56,23 +57,7 @@ def read_own_file(path, max_bytes: int = MAX_JSON_BYTES) -> bytes:
     """The bytes of the regular file ``path``, opened without following a symbolic link and
     without blocking on a FIFO; CheckpointError when it is a link, not a regular file, or
     larger than ``max_bytes``."""
-    path = Path(path)
-    try:
-        fd = os.open(path, os.O_RDONLY | NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such file") from None
-    except OSError as exc:
-        if os.path.islink(path):
-            own_file(path)
-        raise with_path(exc, path) from None
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise CheckpointError(f"{path}: not a regular file")
-        if info.st_size > max_bytes:
-            raise CheckpointError(f"{path}: {info.st_size} bytes, more than the "
-                                  f"{max_bytes} a fovea file of its kind can be")
-        return f.read(max_bytes + 1)[:max_bytes]
+    return read_regular(path, max_bytes, error=CheckpointError, follow_symlinks=False)
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:
