@@ -284,3 +284,24 @@ def test_a_fifo_among_a_folder_datasets_images_is_refused(two_classes):
     os.mkfifo(two_classes / "dog" / "pipe.png")
     with pytest.raises(DataError, match=r"pipe\.png: is a FIFO"):
         ImageFolder(two_classes)
+
+
+# ---- mnist-mini from a path given by the caller -------------------------------------------
+def test_mnist_mini_path_must_be_a_regular_file(tmp_path):
+    from fovea.data.mini import load_mnist_mini
+
+    fifo = tmp_path / "mini.npz"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError, match="FIFO"):
+        load_mnist_mini("train", fifo)
+
+
+def test_mnist_mini_members_declaring_too_much_are_refused(tmp_path, monkeypatch):
+    from fovea.data import mini
+
+    path = tmp_path / "mini.npz"
+    np.savez_compressed(path, train_images=np.zeros((4096, 28, 28), np.uint8),
+                        train_labels=np.zeros(4096, np.uint8))
+    monkeypatch.setattr(mini, "MAX_ASSET_BYTES", 1 << 20)  # the arrays unpack to 3.2 MB
+    with pytest.raises(DataError, match="declare"):
+        mini.load_mnist_mini("train", path)

@@ -16,11 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..files import open_regular
 from .dataset import DataArgumentError
 
 ASSET = Path(__file__).resolve().parent.parent / "assets" / "mnist-mini.npz"
 PROVENANCE = ASSET.with_suffix(".json")
 KEYS = ("train_images", "train_labels", "test_images", "test_labels")
+MAX_ASSET_BYTES = 256 << 20
+"""The most an mnist-mini file may hold, packed or unpacked (the packaged one is ~10 MB)."""
 
 
 def array_sha256(arr: np.ndarray) -> str:
@@ -49,12 +52,16 @@ def load_mnist_mini(split="train", path=None):
     path = Path(path) if path is not None else ASSET
     keys = (f"{split}_images", f"{split}_labels")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            images, labels = (z[k] for k in keys)
-    except FileNotFoundError:
-        raise DataError(
-            f"{path}: file not found (rebuild it with scripts/build_mnist_mini.py)"
-        ) from None
+        with open_regular(path, MAX_ASSET_BYTES, missing="file not found (rebuild it with "
+                          "scripts/build_mnist_mini.py)") as f:
+            # a member inflates to no more than its declared size: bound those first
+            with zipfile.ZipFile(f) as archive:
+                unpacked = sum(info.file_size for info in archive.infolist())
+            if unpacked > MAX_ASSET_BYTES:
+                raise DataError(f"{path}: damaged asset, its arrays declare {unpacked} bytes")
+            f.seek(0)
+            with np.load(f, allow_pickle=False) as z:
+                images, labels = (z[k] for k in keys)
     except KeyError as exc:
         raise DataError(f"{path}: damaged asset, missing array {exc}") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
