@@ -45,8 +45,7 @@ def open_regular(path, max_bytes: int, label=None, error=DataError, missing="no 
                  follow_symlinks=True):
     """``path`` opened for binary reading, once ``fstat`` shows a regular file of at most
     ``max_bytes`` bytes; otherwise ``error`` whose message starts with ``label`` (the path).
-    With ``follow_symlinks=False`` a symbolic link at ``path`` is refused too (a run
-    directory's own files)."""
+    With ``follow_symlinks=False`` a symbolic link at ``path`` is refused too."""
     label = str(path) if label is None else label
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     if not follow_symlinks:
@@ -59,8 +58,7 @@ def open_regular(path, max_bytes: int, label=None, error=DataError, missing="no 
         raise error(f"{label}: permission denied") from None
     except OSError as exc:
         if not follow_symlinks and os.path.islink(path):
-            raise error(f"{label}: is a symbolic link; a run directory holds only its own "
-                        f"files") from None
+            raise error(f"{label}: is a symbolic link, not a regular file") from None
         raise error(f"{label}: cannot open ({exc.strerror or exc})") from None
     try:
         st = os.fstat(fd)
