@@ -18,6 +18,7 @@ from .activation import (
     Tanh,
 )
 from .dropout import Dropout, Dropout2d
+from .embedding import Embedding
 from .layers import Conv2d, ConvTranspose2d, Flatten, Identity, Linear
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, ModuleList, Parameter, Sequential
@@ -31,4 +32,4 @@ __all__ = ["functional", "init", "utils", "Module", "ModuleList", "Parameter", "
            "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "SiLU", "Softplus", "Hardtanh", "Maxout",
            "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "LocalResponseNorm",
            "Dropout", "Dropout2d", "AdaptiveAvgPool2d",
-           "ConvTranspose2d", "Upsample"]
+           "ConvTranspose2d", "Upsample", "Embedding"]

@@ -8,6 +8,7 @@ from ..ops import (
     conv2d,
     conv_transpose2d,
     cross_entropy,
+    embedding,
     interpolate,
     linear,
     log_softmax,
@@ -31,7 +32,7 @@ __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "relu", "sigmoid", "t
            "selu", "gelu", "silu", "softplus", "hardtanh", "maxout", "dropout", "dropout2d",
            "batch_norm", "layer_norm", "group_norm", "local_response_norm", "adaptive_avg_pool2d",
            "conv_transpose2d", "pad", "interpolate", "upsample", "upsample_nearest",
-           "upsample_bilinear"]
+           "upsample_bilinear", "embedding"]
 
 
 def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):

@@ -33,6 +33,7 @@ from .elementwise import (
     Sub,
     Where,
 )
+from .embedding import Embedding
 from .linalg import Linear, MatMul
 from .operands import (
     cast,
@@ -301,6 +302,18 @@ def _index(idx, like):
     if isinstance(idx, list):
         return backend.namespace(like).asarray(idx)
     return idx
+
+
+def embedding(input, weight, padding_idx=None):
+    """F.embedding: rows of ``weight`` picked by the integer tensor ``input``; the result has
+    shape input.shape + (embedding_dim,)."""
+    idx = data_of(input) if isinstance(input, Tensor) else backend.namespace(data_of(weight)).asarray(input)
+    if padding_idx is not None:
+        n = data_of(weight).shape[0]
+        if not -n <= padding_idx < n:
+            raise ValueError(f"embedding: padding_idx {padding_idx} is out of range for {n} embeddings")
+        padding_idx %= n
+    return Embedding.apply(weight, idx, padding_idx=padding_idx)
 
 
 def getitem(a, idx):
