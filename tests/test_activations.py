@@ -117,6 +117,22 @@ def test_gelu_gradcheck(approximate):
     check(lambda x: A.gelu(x, approximate=approximate), randn(4, 6, scale=2.5))
 
 
+def test_gelu_float32_matches_float64():
+    # float32 takes A&S 7.1.26 (PyTorch's CPU formula), float64 Cody's erfc: value and
+    # derivative agree to float32 resolution over the whole range, the tails and −0 included
+    x = np.concatenate([np.linspace(-12, 12, 20001), [-40.0, -0.0, 0.0, 40.0, 1e4]])
+    f32 = fovea.tensor(x.astype(np.float32), requires_grad=True)
+    f64 = fovea.tensor(x, requires_grad=True)
+    y32, y64 = A.gelu(f32), A.gelu(f64)
+    y32.sum().backward()
+    y64.sum().backward()
+    assert y32.dtype == np.float32 and f32.grad.dtype == np.float32
+    err = np.abs(y32.detach().numpy() - y64.detach().numpy()) / np.maximum(1, np.abs(x))
+    assert err.max() <= 3e-7, err.max()
+    assert np.abs(f32.grad.numpy() - f64.grad.numpy()).max() <= 5e-7
+    assert A.gelu(fovea.tensor(np.float32(1.5))).shape == ()
+
+
 def test_silu_gradcheck():
     check(A.silu, randn(4, 6, scale=3.0))
 
