@@ -54,9 +54,10 @@ def float_operand(a):
 
 def check_same_dtype(name, *operands):
     """Input, weight and bias of one dtype, as PyTorch requires: NumPy would silently upcast."""
-    dtypes = {str(o.dtype) for o in operands if o is not None and hasattr(o, "dtype")}
+    # the dtype objects, not their names: str(dtype) costs more than a small matmul
+    dtypes = {o.dtype for o in operands if o is not None and hasattr(o, "dtype")}
     if len(dtypes) > 1:
-        raise TypeError(f"{name}: dtype mismatch {sorted(dtypes)}; convert explicitly "
+        raise TypeError(f"{name}: dtype mismatch {sorted(map(str, dtypes))}; convert explicitly "
                         "(.float() or .double())")
 
 
