@@ -378,6 +378,9 @@ class ELU(Function):
 # |error| ≤ 1.5e-7 — float32's own resolution, and the formula of PyTorch's vectorized CPU erf
 _AS_P = 0.3275911
 _AS_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+# its float32 scalars, made once: p/√2, ½a₅ … ½a₁ (Φ = ½·erfc), 1, 40, −½, ½
+_AS_F32 = tuple(backend.scalar(c, backend.float32) for c in (
+    _AS_P * _SQRT1_2, *(0.5 * a for a in _AS_A[::-1]), 1, 40, -0.5, 0.5))
 
 
 def _normal_cdf_float32(x):
@@ -391,23 +394,23 @@ def _normal_cdf_float32(x):
     if x.ndim == 0:  # the in-place steps need arrays, and 0-d arithmetic gives scalars
         cdf, gauss = _normal_cdf_float32(x.reshape(1))
         return cdf.reshape(()), gauss.reshape(())
-    dt = x.dtype
+    p, a5, a4, a3, a2, a1, one, forty, minus_half, half = _AS_F32
     a = xp.abs(x)
-    xp.minimum(a, _s(40, dt), out=a)  # Φ(−40) is 0 long before; a² cannot overflow
-    t = a * _s(_AS_P * _SQRT1_2, dt)
-    t += _s(1, dt)
+    xp.minimum(a, forty, out=a)  # Φ(−40) is 0 long before; a² cannot overflow
+    t = a * p
+    t += one
     xp.reciprocal(t, out=t)
-    r = t * _s(0.5 * _AS_A[4], dt)  # ½ folded into the coefficients: r = Φ(−|x|)
-    for c in _AS_A[3::-1]:
-        r += _s(0.5 * c, dt)
+    r = t * a5  # ½ folded into the coefficients: r = Φ(−|x|)
+    for c in (a4, a3, a2, a1):
+        r += c
         r *= t
     a *= a
-    a *= _s(-0.5, dt)
+    a *= minus_half
     gauss = xp.exp(a, out=a)
     r *= gauss
-    xp.subtract(_s(0.5, dt), r, out=r)
+    xp.subtract(half, r, out=r)
     xp.copysign(r, x, out=r)
-    r += _s(0.5, dt)
+    r += half
     return r, gauss
 
 

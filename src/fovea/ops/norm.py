@@ -53,9 +53,9 @@ def _center(x, axes, eps):
     in two passes (accurate)."""
     xp = backend.namespace(x)
     keep = tuple(i for i in range(x.ndim) if i not in axes)
-    mean = x.mean(axis=axes, keepdims=True, dtype=x.dtype)
-    xc = xp.subtract(x, mean, out=buffers.empty_like(x))
     n = backend.scalar(max(_count(x.shape, axes), 1), x.dtype)
+    mean = x.sum(axis=axes, keepdims=True, dtype=x.dtype) / n  # mean()'s Python costs more
+    xc = xp.subtract(x, mean, out=buffers.empty_like(x))
     var = _dot(xc, xc, keep) / n
     return xc, 1 / xp.sqrt(var + backend.scalar(eps, x.dtype)), mean, var
 
