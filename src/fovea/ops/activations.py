@@ -383,35 +383,47 @@ _AS_F32 = tuple(backend.scalar(c, backend.float32) for c in (
     _AS_P * _SQRT1_2, *(0.5 * a for a in _AS_A[::-1]), 1, 40, -0.5, 0.5))
 
 
+_CDF_BLOCK = 1 << 16
+"""Elements per block of _normal_cdf_float32: its ~20 passes stay within L2 (1 MiB)."""
+
+
 def _normal_cdf_float32(x):
     """(Φ(x), e^(−x²/2)) of a float32 array, Φ the standard normal CDF to ≤ 1e-7 absolute.
 
     Φ(−|x|) = ½·erfc(|x|/√2) by A&S 7.1.26, then Φ(x) = ½ + copysign(½ − Φ(−|x|), x): sign
     arithmetic, not a ``where`` (a random boolean mask costs NumPy ten times an add). A fifth
-    of the time of Cody's erfc; e^(−x²/2) is the Gaussian that the backward needs too.
+    of the time of Cody's erfc; e^(−x²/2) is the Gaussian that the backward needs too. The
+    passes run block by block, in place in the outputs with one scratch block, so that the
+    data stays in cache between them (in a training step: a fifth faster than whole arrays).
     """
     xp = backend.namespace(x)
     if x.ndim == 0:  # the in-place steps need arrays, and 0-d arithmetic gives scalars
         cdf, gauss = _normal_cdf_float32(x.reshape(1))
         return cdf.reshape(()), gauss.reshape(())
     p, a5, a4, a3, a2, a1, one, forty, minus_half, half = _AS_F32
-    a = xp.abs(x)
-    xp.minimum(a, forty, out=a)  # Φ(−40) is 0 long before; a² cannot overflow
-    t = a * p
-    t += one
-    xp.reciprocal(t, out=t)
-    r = t * a5  # ½ folded into the coefficients: r = Φ(−|x|)
-    for c in (a4, a3, a2, a1):
-        r += c
-        r *= t
-    a *= a
-    a *= minus_half
-    gauss = xp.exp(a, out=a)
-    r *= gauss
-    xp.subtract(half, r, out=r)
-    xp.copysign(r, x, out=r)
-    r += half
-    return r, gauss
+    flat = x.reshape(-1)
+    cdf, gauss = xp.empty_like(flat), xp.empty_like(flat)
+    scratch = xp.empty(min(_CDF_BLOCK, flat.size), dtype=flat.dtype)
+    for i in range(0, flat.size, _CDF_BLOCK):
+        xs, a, r = flat[i:i + _CDF_BLOCK], gauss[i:i + _CDF_BLOCK], cdf[i:i + _CDF_BLOCK]
+        t = scratch[:xs.size]
+        xp.abs(xs, out=a)
+        xp.minimum(a, forty, out=a)  # Φ(−40) is 0 long before; a² cannot overflow
+        xp.multiply(a, p, out=t)
+        t += one
+        xp.reciprocal(t, out=t)
+        xp.multiply(t, a5, out=r)  # ½ folded into the coefficients: r = Φ(−|x|)
+        for c in (a4, a3, a2, a1):
+            r += c
+            r *= t
+        a *= a
+        a *= minus_half
+        xp.exp(a, out=a)
+        r *= a
+        xp.subtract(half, r, out=r)
+        xp.copysign(r, xs, out=r)
+        r += half
+    return cdf.reshape(x.shape), gauss.reshape(x.shape)
 
 
 class GELU(Function):
