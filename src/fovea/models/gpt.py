@@ -180,22 +180,24 @@ class GPT(Module):
             x = block(x, kv, start)
         cache["length"] = start + idx.shape[1]
         x = self.transformer.ln_f(x[:, -1])
-        return self.lm_head(x).data
+        return backend.to_numpy(self.lm_head(x).data)
 
     def prefill(self, idx):
-        """(logits of the last position (N, V), cache) for token ids idx, an (N, T) int64
-        array. The cache holds per layer the keys and values (N, n_head, block_size, hd),
-        filled for the first T positions, and that length."""
+        """(logits of the last position, a NumPy (N, V) array, cache) for token ids idx, an
+        (N, T) int64 array. The cache holds per layer the keys and values (N, n_head,
+        block_size, hd), filled for the first T positions, and that length."""
         with no_grad():
-            xp = backend.namespace(self.lm_head.weight.data)
-            idx = xp.asarray(idx)
+            weight = self.lm_head.weight
+            xp = backend.namespace(weight.data)
+            idx = backend.to_device(idx, weight.device)
             if idx.ndim != 2 or idx.shape[1] == 0:
                 raise ShapeError(f"GPT.prefill expects token ids (N, T) with T ≥ 1, got shape "
                                  f"{tuple(idx.shape)}")
             shape = (idx.shape[0], self.n_head, self.block_size, self.n_embd // self.n_head)
-            dtype = self.lm_head.weight.dtype
-            cache = {"length": 0, "kv": [(xp.zeros(shape, dtype=dtype), xp.zeros(shape, dtype=dtype))
-                                         for _ in range(self.n_layer)]}
+            dtype = weight.dtype
+            kv = [(xp.zeros(shape, dtype=dtype), xp.zeros(shape, dtype=dtype))
+                  for _ in range(self.n_layer)]
+            cache = {"length": 0, "kv": kv}
             return self._cached(idx, cache), cache
 
     def decode(self, token, cache):
@@ -203,8 +205,7 @@ class GPT(Module):
         (which is filled in place). A full cache (block_size positions) is an error: the
         caller prefills the last block_size tokens again."""
         with no_grad():
-            xp = backend.namespace(self.lm_head.weight.data)
-            token = xp.asarray(token)
+            token = backend.to_device(token, self.lm_head.weight.device)
             n = cache["kv"][0][0].shape[0]
             if token.shape != (n,):
                 raise ShapeError(f"GPT.decode expects token ids of shape ({n},), got "
