@@ -88,7 +88,8 @@ class GPT(nn.Module):
     def __init__(self, vocab_size, block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0,
                  bias=False, tie_weights=True):
         super().__init__()
-        self.block_size, self.n_layer, self.n_head, self.n_embd = block_size, n_layer, n_head, n_embd
+        self.block_size, self.n_layer = block_size, n_layer
+        self.n_head, self.n_embd = n_head, n_embd
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(vocab_size, n_embd),
             wpe=nn.Embedding(block_size, n_embd),

@@ -2,8 +2,8 @@
 so that its state_dict keys load both ways, and its initialization.
 
     x₀ = wte[idx] + wpe[0…T−1]
-    x  = x + attn(ln_1(x));  x = x + mlp(ln_2(x))          (n_layer pre-norm blocks)
-    logits = lm_head(ln_f(x))                                (lm_head.weight is wte.weight when tied)
+    x  = x + attn(ln_1(x));  x = x + mlp(ln_2(x))     (n_layer pre-norm blocks)
+    logits = lm_head(ln_f(x))                           (lm_head.weight is wte.weight if tied)
 
 attn is causal multi-head self-attention (one fused q,k,v projection ``c_attn``, the output
 projection ``c_proj``), mlp is c_fc → exact GELU → c_proj with a 4·n_embd hidden width.
