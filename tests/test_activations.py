@@ -120,7 +120,7 @@ def test_gelu_gradcheck(approximate):
 def test_gelu_float32_matches_float64():
     # float32 takes A&S 7.1.26 (PyTorch's CPU formula), float64 Cody's erfc: value and
     # derivative agree to float32 resolution over the whole range, the tails and −0 included
-    # more than one block of _normal_cdf_float32 (65536), the last one partial
+    # more than one block of _gelu_float32 (65536), the last one partial
     x = np.concatenate([np.linspace(-12, 12, 70001), [-40.0, -0.0, 0.0, 40.0, 1e4]])
     f32 = fovea.tensor(x.astype(np.float32), requires_grad=True)
     f64 = fovea.tensor(x, requires_grad=True)
@@ -132,6 +132,9 @@ def test_gelu_float32_matches_float64():
     assert err.max() <= 3e-7, err.max()
     assert np.abs(f32.grad.numpy() - f64.grad.numpy()).max() <= 5e-7
     assert A.gelu(fovea.tensor(np.float32(1.5))).shape == ()
+    with fovea.no_grad():  # the path that keeps nothing for backward
+        np.testing.assert_array_equal(A.gelu(fovea.tensor(x.astype(np.float32))).numpy(),
+                                      y32.detach().numpy())
 
 
 def test_silu_gradcheck():

@@ -79,19 +79,21 @@ def _causal_bias(shape, dtype, xp):
     return xp.triu(xp.full(shape, -xp.inf, dtype=dtype), 1)
 
 
-def _masked_softmax(s):
-    """softmax over the last axis, in place on ``s``; a row that is all −inf becomes zeros."""
+def _masked_softmax(s, masked=True):
+    """softmax over the last axis, in place on ``s``; a row that is all −inf becomes zeros.
+    Without a mask (``masked`` False; a causal one leaves each query its first key) no row
+    can be, and the checks are skipped."""
     xp = backend.namespace(s)
     if s.shape[-1] == 0:
         return s
     m = _row_max(s)
-    dead = ~xp.isfinite(m)
-    if dead.any():
+    dead = ~xp.isfinite(m) if masked else None
+    if masked and dead.any():
         m[dead] = 0
     s -= m
     xp.exp(s, out=s)
     total = _row_sum(s)
-    if dead.any():
+    if masked and dead.any():
         total[total == 0] = 1
     s /= total
     return s
@@ -108,7 +110,7 @@ class ScaledDotProductAttention(Function):
             s += mask
         if causal:  # an add: a boolean-mask assignment costs ten times as much
             s += _causal_bias(s.shape[-2:], s.dtype, xp)
-        p = _masked_softmax(s)
+        p = _masked_softmax(s, masked=mask is not None)
         drop = keep_mask(p, p.shape, dropout_p) if dropout_p > 0 else None
         pd = p * drop if drop is not None else p
         if self.needs_grad:
