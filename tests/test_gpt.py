@@ -187,3 +187,34 @@ def test_trained_model_reproduces_a_repeated_string():
     # " that"); 120 tokens run past block_size, through the prefills that slide the window
     out = _greedy(model, data[:6].tolist(), 120)
     assert "".join(chars[i] for i in out) == text[:126]
+
+
+def test_runs_on_a_device_as_on_the_cpu():
+    # the backend seam (tests/test_backend_seam.py): on the fake device any NumPy call left on
+    # tensor data fails; a training step, prefill and decode agree with the CPU
+    from fake_device import FAKE, FakeArray
+
+    def run(device):
+        fovea.manual_seed(0)
+        model = GPT(**SMALL).to(device)
+        assert model.lm_head.weight is model.transformer.wte.weight  # still tied
+        opt = fovea.optim.AdamW(model.parameters(), lr=1e-3)
+        x = fovea.tensor(_tokens((2, 8)), device=device)
+        y = fovea.tensor(_tokens((2, 8), seed=1).reshape(-1), device=device)
+        loss = F.cross_entropy(model(x).reshape(-1, SMALL["vocab_size"]), y)
+        loss.backward()
+        opt.step()
+        assert isinstance(model.lm_head.weight.data, FakeArray) == (device == FAKE)
+        model.eval()
+        logits, cache = model.prefill(_tokens((2, 3)))
+        steps = [logits]
+        for t in range(3, 6):
+            logits, cache = model.decode(_tokens((2,), seed=t), cache)
+            steps.append(logits)
+        assert all(type(s) is np.ndarray for s in steps)
+        return loss.item(), steps
+
+    fake, cpu = run(FAKE), run(fovea.device("cpu"))
+    assert fake[0] == pytest.approx(cpu[0], rel=1e-6)
+    for f, c in zip(fake[1], cpu[1]):
+        np.testing.assert_allclose(f, c, rtol=1e-6, atol=1e-7)
