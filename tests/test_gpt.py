@@ -171,9 +171,9 @@ def test_trained_model_reproduces_a_repeated_string():
     fovea.manual_seed(0)
     block = 16
     model = GPT(len(chars), block_size=block, n_layer=2, n_head=2, n_embd=32)
-    opt = fovea.optim.Adam(model.parameters(), lr=3e-3)
+    opt = fovea.optim.Adam(model.parameters(), lr=1e-2)
     rng = np.random.default_rng(0)
-    for _ in range(300):
+    for _ in range(150):  # 100 already reproduce it
         starts = rng.integers(0, len(data) - block - 1, 16)
         x = np.stack([data[s:s + block] for s in starts])
         y = np.stack([data[s + 1:s + block + 1] for s in starts])
