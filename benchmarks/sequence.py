@@ -5,7 +5,8 @@
 Prints, per workload, the median time of each and the ratio fovea / PyTorch (target ≤ 1.5,
 goal ≤ 1.0). By default a workload's time is the CPU time of the calling thread with BLAS and
 PyTorch on one thread (as benchmarks/ab.py): the machine is shared, and other processes barely
-move a thread's CPU time. ``--wall --threads N`` measures wall-clock time on N threads each.
+move a thread's CPU time. ``--wall --threads N`` measures wall-clock time with N threads for
+BLAS and for PyTorch.
 Workloads run in blocks (each side ``--block`` calls, its first dropped), alternating, so that
 one library's spinning worker threads do not slow the other's calls.
 
@@ -28,10 +29,13 @@ import sys
 import time
 from pathlib import Path
 
-if "--wall" not in sys.argv:
-    # one thread each: BLAS must be told before NumPy loads OpenBLAS
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
+# BLAS must be told its thread count before NumPy loads OpenBLAS: 1 for CPU time, else --threads
+_THREADS = "1"
+if "--wall" in sys.argv:
+    _THREADS = (sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv
+                else str(os.cpu_count()))
+for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = _THREADS
 
 import numpy as np  # noqa: E402
 
@@ -172,7 +176,7 @@ def main():
     args = ap.parse_args()
     import torch
 
-    torch.set_num_threads(args.threads if args.wall else 1)
+    torch.set_num_threads(int(_THREADS))
     clock = time.perf_counter if args.wall else time.thread_time
     rows = []
     for case in args.case or CASES:
