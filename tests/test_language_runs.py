@@ -220,7 +220,8 @@ def test_iteration_run_writes_vocab_metrics_and_checkpoints(tmp_path):
     assert saved["vocab_size"] == len(set(PHRASE)) and saved["max_iters"] == 50
     assert json.loads((run / "checkpoint.json").read_text())["iteration"] == 50
     assert json.loads((run / "val_metrics.json").read_text())["n"] == result["n"]
-    assert (run / "early_stopping.json").is_file()
+    stopped = json.loads((run / "early_stopping.json").read_text())
+    assert stopped["iter"] == records[stopped["epoch"] - 1]["iter"]
     assert result["n"] == len(PHRASE * 400) - int(len(PHRASE * 400) * 0.9) - 1
     assert result["bits_per_char"] == pytest.approx(result["loss"] / math.log(2))
 
@@ -251,6 +252,21 @@ def test_evaluate_json_is_the_loss_over_the_whole_validation_split(tmp_path, cap
     assert main(["evaluate", str(run), "--json"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "changed" in err
+
+
+def test_cli_train_then_resume_with_more_iterations(tmp_path, capsys):
+    data, run = text_file(tmp_path), tmp_path / "run"
+    args = ["train", "--model", "bigram", "--dataset", f"text:{data}", "--max-iters", "20",
+            "--eval-interval", "10", "--block-size", "8", "--batch-size", "8", "--quiet"]
+    assert main([*args, "--out", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("val loss ") and "nats/char" in out and "bits/char" in out
+    assert main(["train", "--resume", str(run), "--max-iters", "30", "--quiet"]) == 0
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iter"] for r in records] == [10, 20, 30]
+    assert main(["train", "--resume", str(run), "--max-iters", "10", "--quiet"]) == 2
+    assert "below the 30 iterations" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--block-size", "4"]) == 2
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

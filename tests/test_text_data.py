@@ -126,6 +126,9 @@ def test_shakespeare_vocabulary_and_split_are_nanogpts(shakespeare):
     head = [stoi[c] for c in shakespeare[:50]]
     tail = [stoi[c] for c in shakespeare[int(n * 0.9):int(n * 0.9) + 50]]
     assert data.train[:50].tolist() == head and data.val[:50].tolist() == tail
+    assert data.train.dtype == np.uint16  # stored as nanoGPT's train.bin; batches are int64
+    x, y = next(iter(data.train_loader(block_size=8, batch_size=2, seed=0)))
+    assert x.dtype == y.dtype == np.int64
 
 
 def test_random_windows_are_shifted_pairs_and_resume_exactly():

@@ -169,13 +169,22 @@ def _check_windows(ids, block_size, batch_size, what="ids"):
     if len(ids) < block_size + 1:
         raise DataArgumentError(f"{what}: {len(ids)} characters, fewer than block_size + 1 = "
                                 f"{block_size + 1} (a window and its next character)")
-    return np.asarray(ids, dtype=np.int64)
+    ids = np.asarray(ids)
+    if ids.dtype.kind not in "iu":
+        raise DataArgumentError(f"{what}: token ids must be integers, got {ids.dtype}")
+    return ids
+
+
+def compact_ids(ids: np.ndarray, vocab_size: int) -> np.ndarray:
+    """``ids`` stored in the smallest dtype that holds them (uint16 up to 65,536 symbols, as
+    nanoGPT's train.bin); :func:`windows_at` gives int64 windows whatever the storage."""
+    return ids.astype(np.uint16 if vocab_size <= 1 << 16 else np.int32)
 
 
 def windows_at(ids: np.ndarray, starts: np.ndarray, block_size: int) -> tuple:
     """(x, y) int64 (B, T): x[b] = ids[s:s+T], y[b] = ids[s+1:s+T+1] for s in ``starts``."""
     idx = starts[:, None] + np.arange(block_size)
-    return ids[idx], ids[idx + 1]
+    return ids[idx].astype(np.int64), ids[idx + 1].astype(np.int64)
 
 
 class RandomWindows:
@@ -208,16 +217,17 @@ class FixedWindows:
 
     def __init__(self, ids, block_size: int, batch_size: int, batches: int, seed=0,
                  what="ids"):
-        ids = _check_windows(ids, block_size, batch_size, what)
+        self.ids = _check_windows(ids, block_size, batch_size, what)
+        self.block_size = int(block_size)
         rng = np.random.default_rng(seed)
-        starts = rng.integers(0, len(ids) - block_size, size=(int(batches), int(batch_size)))
-        self.batches = [windows_at(ids, s, int(block_size)) for s in starts]
+        self.starts = rng.integers(0, len(self.ids) - self.block_size,
+                                   size=(int(batches), int(batch_size)))
 
     def __len__(self) -> int:
-        return len(self.batches)
+        return len(self.starts)
 
     def __iter__(self):
-        return iter(self.batches)
+        return (windows_at(self.ids, s, self.block_size) for s in self.starts)
 
 
 class SequentialWindows:
@@ -247,4 +257,4 @@ class SequentialWindows:
 
 __all__ = ["ASSET", "SHAKESPEARE_SHA256", "TEXT_DATASETS", "TEXT_PREFIX", "MAX_TEXT_BYTES",
            "CharVocab", "is_text_dataset", "load_shakespeare", "load_text", "text_sha256",
-           "split_ids", "windows_at", "RandomWindows", "FixedWindows", "SequentialWindows"]
+           "split_ids", "compact_ids", "windows_at", "RandomWindows", "FixedWindows", "SequentialWindows"]

@@ -165,7 +165,8 @@ OPTIONS = {
     "augment": Option(str, "", "augmentation pipeline, e.g. crop:pad=2,affine:deg=10",
                       expected="an augmentation spec"),
     "early_stopping": _choice_opt(MONITORS, "none", "early-stopping monitor"),
-    "patience": _opt(POS_INT, 5, "early-stopping patience (epochs)"),
+    "patience": _opt(POS_INT, 5, "early-stopping patience (epochs; evaluations of a language "
+                     "model)"),
     "min_delta": _opt(NONNEG_FLOAT, 0.0, "smallest change that counts as an improvement"),
     "ema": Option(DECAY[0], None, "keep an exponential moving average of the weights with this "
                   "decay and evaluate/save it", expected=DECAY[1]),

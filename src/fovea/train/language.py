@@ -12,6 +12,7 @@ from ..data.text import (
     FixedWindows,
     RandomWindows,
     SequentialWindows,
+    compact_ids,
     is_text_dataset,
     load_text,
     split_ids,
@@ -120,7 +121,8 @@ class TextData:
         if missing:
             raise DataError(f"{name}: the text holds {missing[0]!r}, which is not in the "
                             f"run's vocabulary (the text changed since the run was trained)")
-        self.train, self.val = split_ids(self.vocab.encode(self.text), val_fraction)
+        ids = compact_ids(self.vocab.encode(self.text), len(self.vocab))
+        self.train, self.val = split_ids(ids, val_fraction)
 
     def train_loader(self, block_size, batch_size, seed):
         return RandomWindows(self.train, block_size, batch_size, seed,

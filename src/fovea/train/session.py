@@ -233,13 +233,18 @@ def _trainer_options(config, run, progress, log) -> dict:
                 progress=progress, log=log)
 
 
-def _finish(run, model, ema, stopper):
-    """The run's final model (the EMA weights, or the best epoch's with early stopping)."""
+def _finish(run, model, ema, stopper, history=()):
+    """The run's final model (the EMA weights, or the best epoch's with early stopping);
+    an iteration run's early_stopping.json also names the best evaluation's iteration."""
     if ema is not None:
         ema.copy_to(model)
     run.save_model(model)
     if stopper is not None:
-        write_json(run.path / "early_stopping.json", stopper.summary())
+        summary = stopper.summary()
+        best = summary["epoch"]
+        if best and len(history) >= best and "iter" in history[best - 1]:
+            summary["iter"] = history[best - 1]["iter"]
+        write_json(run.path / "early_stopping.json", summary)
 
 
 def _train_locked(run, config, out, resume, progress, log) -> dict:
@@ -343,7 +348,7 @@ def _train_text_locked(run, config, out, resume, progress, log) -> dict:
     trainer.on_epoch_end = lambda record: run.write_metrics(trainer.history)
     t0 = time.perf_counter()
     trainer.fit(train_loader, val_loader)
-    _finish(run, model, ema, stopper)
+    _finish(run, model, ema, stopper, trainer.history)
     result = evaluate_text(model, data, block)
     result["seconds"] = round(time.perf_counter() - t0, 2)
     result["iters_run"] = trainer.iteration
