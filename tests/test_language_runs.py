@@ -111,6 +111,12 @@ def test_model_and_dataset_kinds_must_agree(tmp_path, flags, match):
     assert not (tmp_path / "run").exists()
 
 
+def test_ensemble_refuses_a_language_model(tmp_path, capsys):
+    assert main(["ensemble", "--model", "bigram", "--dataset", "shakespeare", "--out",
+                 str(tmp_path / "ens")]) == 2
+    assert "language model" in capsys.readouterr().err
+
+
 # ---- optimization -------------------------------------------------------------------------------
 def nanogpt_get_lr(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
     """nanoGPT's train.py, verbatim in substance."""
@@ -152,6 +158,9 @@ def test_run_schedule_defaults_count_iterations():
     plateau, per_batch = session.make_scheduler(dict(config, lr_schedule="plateau"), opt, None,
                                                 iterations=200)
     assert not per_batch
+    image = resolve({}, {"lr_schedule": "warmup_cosine", "epochs": 3, "warmup_iters": 5})
+    sched, per_batch = session.make_scheduler(image, opt, steps_per_epoch=10)
+    assert per_batch and sched.lr_decay_iters == 30  # an epoch run's every batch
 
 
 class TwoKinds(nn.Module):
