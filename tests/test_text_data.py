@@ -182,3 +182,13 @@ def test_fixed_windows_repeat_and_sequential_windows_cover_each_target_once():
         ys = np.concatenate([y.reshape(-1) for _, y in batches])
         assert np.array_equal(xs, ids[:-1]) and np.array_equal(ys, ids[1:])
         assert all(x.shape[1] <= block for x, _ in batches)
+
+
+def test_image_loaders_name_a_text_dataset_as_such():
+    from fovea.data import dataset_info, load_dataset
+
+    for name in ("shakespeare", "text:/tmp/x.txt"):
+        with pytest.raises(ValueError, match="is a text dataset"):
+            load_dataset(name)
+        with pytest.raises(ValueError, match="is a text dataset"):
+            dataset_info(name)
