@@ -195,6 +195,7 @@ class MultiheadAttention(Module):
         am = None if attn_mask is None else _as_tensor(attn_mask)
         batched = self._check(q, k, v, kpm, am)
         bf = self.batch_first or not batched
+        keys = k.shape[1] if batched and self.batch_first else k.shape[0]
         if not batched:  # as a batch of one, batch first
             q, k, v = (reshape(t, (1, *t.shape)) for t in (q, k, v))
             kpm = None if kpm is None else reshape(kpm, (1, *kpm.shape))
@@ -212,12 +213,12 @@ class MultiheadAttention(Module):
             with backend.on(qh.device) as xp:
                 zero = Tensor(xp.zeros((n, h, 1, self.head_dim), dtype=dt))
             kh, vh = cat([kh, zero], dim=2), cat([vh, zero], dim=2)
-        extra = kh.shape[2] - (self._len(k) if batched else k.shape[0])
+        extra = kh.shape[2] - keys  # the keys added by add_bias_kv and add_zero_attn
 
         causal_only = is_causal and am is None and kpm is None and not extra \
             and not need_weights
         if is_causal and am is None and not causal_only:
-            am = causal_mask(lq, kh.shape[2] - extra, dt, q.device)
+            am = causal_mask(lq, keys, dt, q.device)
         mask = additive_mask(am, dt, "attn_mask")
         if mask is not None and mask.ndim == 3:
             mask = reshape(mask, (n, h, *mask.shape[1:]))
