@@ -79,3 +79,33 @@ def test_onnx_export_is_refused_clearly(tmp_path):
                tmp_path / "vit.onnx")
     with pytest.raises(ExportError, match="MultiheadAttention"):
         export(nn.TransformerEncoderLayer(8, 2, 16), fovea.randn(2, 3, 8), tmp_path / "l.onnx")
+
+
+def test_attention_layers_on_the_fake_device():
+    """The backend seam: a ViT step (MultiheadAttention, the encoder, learned positions) with
+    a key padding mask and dropout, a decoder layer with a causal mask, RMSNorm and the
+    sinusoidal encoding run on the fake device as on the CPU."""
+    from test_backend_seam import _on, host, on_both
+
+    def run(device):
+        fovea.manual_seed(3)  # made on the CPU and moved, so that both runs draw alike
+        model = ViT(dim=8, depth=2, heads=2, mlp_dim=16, dropout=0.1).to(device)
+        dec = nn.TransformerDecoderLayer(8, 2, 16, dropout=0.0, batch_first=True).to(device)
+        attn = nn.MultiheadAttention(8, 2, add_zero_attn=True).to(device)
+        pos = nn.SinusoidalPositionalEncoding(8, 16, batch_first=True, device=device)
+        x, mem = fovea.randn(3, 1, 28, 28).to(device), fovea.randn(3, 5, 8).to(device)
+        tgt = fovea.randn(3, 4, 8).to(device).requires_grad_()
+        target = fovea.tensor([0, 4, 9], device=device)
+        fovea.manual_seed(4)  # dropout draws from the device's generator
+        loss = F.cross_entropy(model(x), target)
+        pad = fovea.tensor(np.array([[False] * 4 + [True]] * 3), device=device)
+        y = dec(tgt, mem, tgt_mask=nn.Transformer.generate_square_subsequent_mask(4, device),
+                memory_key_padding_mask=pad)
+        y = pos(nn.RMSNorm(8, device=device)(y))
+        out, w = attn(y, y, y, is_causal=True)
+        loss = loss + y.sum() + out.sum() + w.sum()
+        loss.backward()
+        _on(device, loss, tgt.grad, model.cls_token.grad)
+        return host(loss), host(tgt.grad), host(model.cls_token.grad)
+
+    on_both(run)
