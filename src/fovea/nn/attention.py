@@ -175,10 +175,25 @@ class MultiheadAttention(Module):
 
     def _heads(self, x, bf):
         """(N, T, E) (or (T, N, E)) → (N, h, T, d)."""
-        h, d = self.num_heads, self.head_dim
-        if bf:
-            return permute(reshape(x, (x.shape[0], x.shape[1], h, d)), (0, 2, 1, 3))
-        return permute(reshape(x, (x.shape[0], x.shape[1], h, d)), (1, 2, 0, 3))
+        x = reshape(x, (x.shape[0], x.shape[1], self.num_heads, self.head_dim))
+        return permute(x, (0, 2, 1, 3) if bf else (1, 2, 0, 3))
+
+    def _mask(self, attn_mask, key_padding_mask, n, extra, dtype):
+        """attn_mask ((L, S) or (N·h, L, S)) and key_padding_mask ((N, S)) as one additive
+        mask broadcasting to the scores (N, h, L, S + extra), or None; the ``extra`` keys
+        (add_bias_kv, add_zero_attn) are never masked."""
+        mask = additive_mask(attn_mask, dtype, "attn_mask")
+        if mask is not None and mask.ndim == 3:
+            mask = reshape(mask, (n, self.num_heads, *mask.shape[1:]))
+        pad_mask = additive_mask(key_padding_mask, dtype, "key_padding_mask")
+        if pad_mask is not None:
+            pad_mask = reshape(pad_mask, (n, 1, 1, pad_mask.shape[-1]))
+        if extra:
+            mask = None if mask is None else pad(mask, (0, extra))
+            pad_mask = None if pad_mask is None else pad(pad_mask, (0, extra))
+        if pad_mask is not None:
+            mask = pad_mask if mask is None else mask + pad_mask
+        return mask
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights: bool = True,
                 attn_mask=None, average_attn_weights: bool = True, is_causal: bool = False):
@@ -216,20 +231,10 @@ class MultiheadAttention(Module):
         extra = kh.shape[2] - keys  # the keys added by add_bias_kv and add_zero_attn
 
         causal_only = is_causal and am is None and kpm is None and not extra \
-            and not need_weights
+            and not need_weights  # SDPA's own causal masking, no mask array
         if is_causal and am is None and not causal_only:
             am = causal_mask(lq, keys, dt, q.device)
-        mask = additive_mask(am, dt, "attn_mask")
-        if mask is not None and mask.ndim == 3:
-            mask = reshape(mask, (n, h, *mask.shape[1:]))
-        pad_mask = additive_mask(kpm, dt, "key_padding_mask")
-        if pad_mask is not None:
-            pad_mask = reshape(pad_mask, (n, 1, 1, pad_mask.shape[-1]))
-        if extra:  # the added keys are never masked
-            mask = None if mask is None else pad(mask, (0, extra))
-            pad_mask = None if pad_mask is None else pad(pad_mask, (0, extra))
-        if pad_mask is not None:
-            mask = pad_mask if mask is None else mask + pad_mask
+        mask = self._mask(am, kpm, n, extra, dt)
         p = self.dropout if self.training else 0.0
 
         weights = None
