@@ -64,7 +64,7 @@ BETA = (checked(float, lambda v: 0 <= v < 1), "a number in [0, 1)")
 
 MODELS = ("linear", "mlp", "lenet5", "cnn", "alexnet", "vgg11", "vgg13", "vgg16", "vgg19",
           "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn", "resnet18", "resnet34",
-          "alexnet_cifar", "vgg11_bn_cifar", "vgg16_bn_cifar", "resnet18_cifar",
+          "alexnet_cifar", "vgg11_bn_cifar", "vgg16_bn_cifar", "resnet18_cifar", "vit",
           *LANGUAGE_MODELS)
 DATASETS = ("mnist-mini", "mnist", "fashion-mnist", "cifar10", "shakespeare")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
@@ -156,8 +156,8 @@ OPTIONS = {
                        expected=POS_INT[1]),
     "activation": _choice_opt(ACTIVATIONS, "relu", "activation of the mlp and cnn"),
     "init": _choice_opt(INITS, "default", "weight initialization (default: PyTorch's)"),
-    "dropout": _opt(FRACTION, 0.0, "dropout probability (mlp, cnn, and the language models "
-                    "that have dropout)"),
+    "dropout": _opt(FRACTION, 0.0, "dropout probability (mlp, cnn, vit, and the language "
+                    "models that have dropout)"),
     "batchnorm": Option(bool, False, "batch normalization after each hidden layer of the mlp "
                         "(the cnn always has it)", kind="flag"),
     "preprocess": _choice_opt(PREPROCESS, "normalize", "input preprocessing fitted on the "
