@@ -138,7 +138,8 @@ class GPT(Module):
                 raise ValueError(f"GPT: {name} must be a positive integer, got {value!r}")
         self.vocab_size, self.block_size, self.n_layer = vocab_size, block_size, n_layer
         self.n_head, self.n_embd, self.dropout_p = n_head, n_embd, dropout
-        self.bias, self.tie_weights = bias, tie_weights
+        # not "bias": code that walks modules reads a module's bias as its parameter
+        self.has_bias, self.tie_weights = bias, tie_weights
         self.transformer = _Transformer(vocab_size, block_size, n_layer, n_head, n_embd,
                                         dropout, bias)
         self.lm_head = Linear(n_embd, vocab_size, bias=False)
@@ -223,4 +224,4 @@ class GPT(Module):
     def extra_repr(self) -> str:
         return (f"vocab_size={self.vocab_size}, block_size={self.block_size}, "
                 f"n_layer={self.n_layer}, n_head={self.n_head}, n_embd={self.n_embd}, "
-                f"dropout={self.dropout_p}, bias={self.bias}, tie_weights={self.tie_weights}")
+                f"dropout={self.dropout_p}, bias={self.has_bias}, tie_weights={self.tie_weights}")
