@@ -84,13 +84,16 @@ def test_gradcheck_batch_norm_eval(affine):
 
 @pytest.mark.parametrize("normalized", [(5,), (3, 5)])
 @pytest.mark.parametrize("affine", [True, False])
-def test_gradcheck_layer_norm(normalized, affine):
+@pytest.mark.parametrize("permuted", [False, True])
+def test_gradcheck_layer_norm(normalized, affine, permuted):
+    # permuted: a C-ordered input (normalized as rows) whose gradient arrives transposed
     x = randn(2, 3, 5, seed=7, dtype=np.float64) * 1.5
     params = ()
     if affine:
         params = (randn(*normalized, seed=8, dtype=np.float64) + 1.0,
                   randn(*normalized, seed=9, dtype=np.float64))
-    check(lambda x, *p: layer_norm(x, normalized, *p), x, *params)
+    order = (2, 0, 1) if permuted else (0, 1, 2)
+    check(lambda x, *p: layer_norm(x, normalized, *p).permute(*order), x, *params)
 
 
 @pytest.mark.parametrize("shape,groups", [((2, 6, 3), 3), ((2, 4, 2, 3), 2), ((3, 4), 1)])

