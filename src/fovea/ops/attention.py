@@ -132,9 +132,13 @@ class ScaledDotProductAttention(Function):
         dmask = unbroadcast(ds, self.mask_shape) \
             if self.mask_shape is not None and self.needs_grad[3] else None
         c = backend.scalar(self.scale, ds.dtype)
-        dq = unbroadcast(ds @ k, q.shape) * c if self.needs_grad[0] else None
-        dk = unbroadcast(xp.swapaxes(ds, -1, -2) @ q, k.shape) * c if self.needs_grad[1] \
-            else None
+        dq = dk = None
+        if self.needs_grad[0]:
+            dq = unbroadcast(ds @ k, q.shape)
+            dq *= c  # in place: a fresh product (or its sum)
+        if self.needs_grad[1]:
+            dk = unbroadcast(xp.swapaxes(ds, -1, -2) @ q, k.shape)
+            dk *= c
         return dq, dk, dv, dmask
 
 
