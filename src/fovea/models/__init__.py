@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .alexnet import AlexNet, AlexNetCIFAR, alexnet, alexnet_cifar
 from .blocks import ACTIVATIONS, INITS, activation_module, initialize
+from .char_rnn import CharRNN
 from .classic import MLP, LeNet5, LinearClassifier
 from .cnn import SmallCNN
 from .resnet import BasicBlock, ResNet, resnet18, resnet18_cifar, resnet34
@@ -27,7 +28,7 @@ __all__ = ["LinearClassifier", "MLP", "LeNet5", "SmallCNN", "build_model", "MODE
            "AlexNet", "AlexNetCIFAR", "VGG", "VGGCIFAR", "ResNet", "BasicBlock",
            "alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn",
            "vgg19_bn", "resnet18", "resnet34", "alexnet_cifar", "vgg11_bn_cifar",
-           "vgg16_bn_cifar", "resnet18_cifar"]
+           "vgg16_bn_cifar", "resnet18_cifar", "CharRNN"]
 
 # torchvision's ImageNet architectures (3-channel input, 1000 classes by default) and the
 # CIFAR-sized variants (any input channels); "dropout" applies to those that have it

@@ -24,6 +24,7 @@ from .loss import CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, ModuleList, Parameter, Sequential
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, LocalResponseNorm
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from .resample import Upsample
 
 __all__ = ["functional", "init", "utils", "Module", "ModuleList", "Parameter", "Sequential",
@@ -32,4 +33,5 @@ __all__ = ["functional", "init", "utils", "Module", "ModuleList", "Parameter", "
            "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "SiLU", "Softplus", "Hardtanh", "Maxout",
            "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "LocalResponseNorm",
            "Dropout", "Dropout2d", "AdaptiveAvgPool2d",
-           "ConvTranspose2d", "Upsample", "Embedding"]
+           "ConvTranspose2d", "Upsample", "Embedding",
+           "RNNBase", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]
