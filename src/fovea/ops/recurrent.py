@@ -142,7 +142,7 @@ class RNN(_Recurrence):
         xw = (x2 @ w_ih.T).reshape(self.t, self.n, -1)
         if b_ih is not None:
             xw += b_ih + b_hh
-        whh_t = w_hh.T
+        whh_t = xp.ascontiguousarray(w_hh.T)
         for t in steps:
             prev, cur = self._rows(t)
             h = y[cur]
@@ -189,11 +189,17 @@ class LSTM(_Recurrence):
             xw += b
         whh = _blocks(w_hh, (3, 0, 1, 2), h)
         whh[:s] *= 0.5
-        whh_t = whh.T
+        whh_t = xp.ascontiguousarray(whh.T)  # a plain (not transposed) GEMM operand: faster
         acts = xp.empty((t_len, n, 4 * h), dtype=x.dtype)   # o, i, f, g after σ / tanh
         cs = xp.empty((t_len + 1, n, h), dtype=x.dtype)     # cell states, rows as Y's
         tc = xp.empty((t_len, n, h), dtype=x.dtype)         # tanh(c')
         tmp = xp.empty((n, h), dtype=x.dtype)
+        # a·m + k turns tanh(z/2) into σ(z) for o, i, f and leaves tanh(z) for g: two
+        # contiguous passes, cheaper than two over the strided sigmoid columns
+        m = xp.full(4 * h, 0.5, dtype=x.dtype)
+        m[s:] = 1
+        k = xp.full(4 * h, 0.5, dtype=x.dtype)
+        k[s:] = 0
         first = t_len if reverse else 0
         if c0 is None:
             cs[first] = 0
@@ -205,9 +211,8 @@ class LSTM(_Recurrence):
             xp.matmul(y[prev], whh_t, out=a)
             a += xw[t]
             xp.tanh(a, out=a)
-            sg = a[:, :s]
-            sg *= 0.5
-            sg += 0.5
+            xp.multiply(a, m, out=a)
+            xp.add(a, k, out=a)
             c = cs[cur]
             xp.multiply(a[:, 2 * h:s], cs[prev], out=c)
             xp.multiply(a[:, h:2 * h], a[:, s:], out=tmp)
@@ -219,45 +224,44 @@ class LSTM(_Recurrence):
         return y
 
     def backward(self, g):
+        # per step (on arrays that stay in cache; whole-sequence passes cost more):
+        #   dc += dh·o·(1 − tanh²(c)),  dz_o = dh·tanh(c)·σ'(o),  dz_i = dc·g·σ'(i),
+        #   dz_f = dc·c_prev·σ'(f),  dz_g = dc·i·(1 − g²),  dc_prev = dc·f,
+        #   dh_prev = dz @ W_hh,  with σ' = a(1 − a) from the saved activation a
         xp = backend.namespace(g)
         t_len, n, h = self.t, self.n, self.h
-        a4 = self.acts.reshape(t_len, n, 4, h)
-        o, i, f, gg = a4[:, :, 0], a4[:, :, 1], a4[:, :, 2], a4[:, :, 3]
-        tc = self.tc
-        cprev = self.cs[1:] if self.reverse else self.cs[:t_len]
-        # per-step coefficients, all steps at once: dz_o = dh·p_o, dz_{i,f,g} = dc·p_{i,f,g}
-        # and dc += dh·q, with p_o = tanh(c)·σ'(o), p_i = g·σ'(i), p_f = c_prev·σ'(f),
-        # p_g = i·(1 − g²), q = o·(1 − tanh²(c))
-        p = xp.empty((t_len, n, 4, h), dtype=g.dtype)
-        sig = p[:, :, :3]
-        xp.subtract(1, a4[:, :, :3], out=sig)
-        sig *= a4[:, :, :3]
-        p[:, :, 0] *= tc
-        p[:, :, 1] *= gg
-        p[:, :, 2] *= cprev
-        pg = p[:, :, 3]
-        xp.multiply(gg, gg, out=pg)
-        xp.subtract(1, pg, out=pg)
-        pg *= i
-        q = tc  # tc is not needed after p_o: q overwrites it
-        xp.multiply(tc, tc, out=q)
-        xp.subtract(1, q, out=q)
-        q *= o
+        s = 3 * h
+        acts, cs, tc = self.acts, self.cs, self.tc
+        one = g.dtype.type(1)  # a typed scalar: a Python number costs a conversion per call
         dz = xp.empty((t_len, n, 4 * h), dtype=g.dtype)
-        dz4 = dz.reshape(t_len, n, 4, h)
         dh = xp.zeros((n, h), dtype=g.dtype)
         dc = g[t_len + 1].copy()
         tmp = xp.empty((n, h), dtype=g.dtype)
         whh = _blocks(self.w_hh, (3, 0, 1, 2), h)
         steps = range(t_len) if self.reverse else range(t_len - 1, -1, -1)
         for t in steps:
-            dh += g[self._rows(t)[1]]
-            xp.multiply(dh, q[t], out=tmp)
+            prev, cur = self._rows(t)
+            a, d, tct = acts[t], dz[t], tc[t]
+            dh += g[cur]
+            xp.multiply(tct, tct, out=tmp)
+            xp.subtract(one, tmp, out=tmp)
+            tmp *= a[:, :h]
+            tmp *= dh
             dc += tmp
-            xp.multiply(dh, p[t, :, 0], out=dz4[t, :, 0])
-            xp.multiply(dc[:, None, :], p[t, :, 1:], out=dz4[t, :, 1:])
-            dc *= f[t]
-            xp.matmul(dz[t], whh, out=dh)
+            ds, dg = d[:, :s], d[:, s:]
+            xp.subtract(one, a[:, :s], out=ds)
+            ds *= a[:, :s]
+            xp.multiply(a[:, s:], a[:, s:], out=dg)
+            xp.subtract(one, dg, out=dg)
+            d4 = d.reshape(n, 4, h)
+            d4[:, 0] *= tct
+            d4[:, 0] *= dh
+            d4[:, 1] *= a[:, s:]
+            d4[:, 2] *= cs[prev]
+            d4[:, 3] *= a[:, h:2 * h]
+            d4[:, 1:] *= dc[:, None, :]
+            dc *= a[:, 2 * h:s]
+            xp.matmul(d, whh, out=dh)
         dz2 = dz.reshape(t_len * n, 4 * h)
         # (o, i, f, g) back to PyTorch's (i, f, g, o)
         return self._finish(dz2, _blocks(self.w_ih, (3, 0, 1, 2), h), dz2, dh, dc,
@@ -286,10 +290,11 @@ class GRU(_Recurrence):
             bhn = b_hh[s:]
         whh = w_hh.copy()
         whh[:s] *= 0.5
-        whh_t = whh.T
+        whh_t = xp.ascontiguousarray(whh.T)
         acts = xp.empty((t_len, n, 3 * h), dtype=x.dtype)   # r, z, n
         hn = xp.empty((t_len, n, h), dtype=x.dtype)         # W_hn h + b_hn
         hw = xp.empty((n, 3 * h), dtype=x.dtype)
+        half = x.dtype.type(0.5)
         for t in steps:
             prev, cur = self._rows(t)
             hp = y[prev]
@@ -300,8 +305,8 @@ class GRU(_Recurrence):
             rz = a[:, :s]
             xp.add(xw[t, :, :s], hw[:, :s], out=rz)
             xp.tanh(rz, out=rz)
-            rz *= 0.5
-            rz += 0.5
+            rz *= half
+            rz += half
             hn[t] = hw[:, s:]
             nn = a[:, s:]
             xp.multiply(a[:, :h], hw[:, s:], out=nn)
@@ -315,28 +320,15 @@ class GRU(_Recurrence):
         return y
 
     def backward(self, g):
+        # per step, into the slots of dz (n, 4, h): dn = dh·(1 − z)(1 − n²) (the input side's
+        # n gradient), dz = dh·(h − n)·σ'(z), dr = dn·hn·σ'(r), dhn = dn·r (the hidden
+        # side's n gradient); the input side reads slots 0–2 (W_ih rows n, z, r), the
+        # hidden side slots 1–3 (W_hh rows z, r, n); dh_prev = dh·z + dz[1:4] @ W_hh
         xp = backend.namespace(g)
         t_len, n, h = self.t, self.n, self.h
-        a3 = self.acts.reshape(t_len, n, 3, h)
-        r, z, nn = a3[:, :, 0], a3[:, :, 1], a3[:, :, 2]
-        hprev = self._prev_states()
-        # per-step coefficients, all steps at once, slots: dn = dh·(1 − z)(1 − n²),
-        # dz = dh·(h − n)·σ'(z), dr = dn·hn·σ'(r), dhn = dn·r, and the direct dh·z
-        p = xp.empty((t_len, n, 5, h), dtype=g.dtype)
-        pn, pz, pr = p[:, :, 0], p[:, :, 1], p[:, :, 2]
-        xp.multiply(nn, nn, out=pn)
-        xp.subtract(1, pn, out=pn)
-        pn *= 1 - z
-        xp.subtract(hprev, nn, out=pz)
-        pz *= z
-        pz *= 1 - z
-        xp.subtract(1, r, out=pr)
-        pr *= r
-        pr *= self.hn
-        p[:, :, 3] = r
-        p[:, :, 4] = z
-        # dz rows (dn of the input side, dz, dr, dn·r of the hidden side): the input side is
-        # slots 0–2 (W_ih rows n, z, r), the hidden side slots 1–3 (W_hh rows z, r, n)
+        s = 2 * h
+        one = g.dtype.type(1)
+        acts, hn, y = self.acts, self.hn, self.y
         dz = xp.empty((t_len, n, 4 * h), dtype=g.dtype)
         dz4 = dz.reshape(t_len, n, 4, h)
         dh = xp.zeros((n, h), dtype=g.dtype)
@@ -344,10 +336,26 @@ class GRU(_Recurrence):
         whh = _blocks(self.w_hh, (1, 0, 2), h)
         steps = range(t_len) if self.reverse else range(t_len - 1, -1, -1)
         for t in steps:
-            dh += g[self._rows(t)[1]]
-            xp.multiply(dh[:, None, :], p[t, :, :2], out=dz4[t, :, :2])
-            xp.multiply(dz4[t, :, :1], p[t, :, 2:4], out=dz4[t, :, 2:])
-            xp.multiply(dh, p[t, :, 4], out=tmp)
+            prev, cur = self._rows(t)
+            a = acts[t]
+            r, z, nn = a[:, :h], a[:, h:s], a[:, s:]
+            dn, dzz, dr, dhn = dz4[t, :, 0], dz4[t, :, 1], dz4[t, :, 2], dz4[t, :, 3]
+            dh += g[cur]
+            xp.subtract(one, z, out=tmp)
+            xp.multiply(nn, nn, out=dn)
+            xp.subtract(one, dn, out=dn)
+            dn *= tmp
+            dn *= dh
+            xp.subtract(y[prev], nn, out=dzz)
+            dzz *= tmp
+            dzz *= z
+            dzz *= dh
+            xp.subtract(one, r, out=dr)
+            dr *= r
+            dr *= hn[t]
+            dr *= dn
+            xp.multiply(dn, r, out=dhn)
+            xp.multiply(dh, z, out=tmp)
             xp.matmul(dz[t, :, h:], whh, out=dh)
             dh += tmp
         dz2 = dz.reshape(t_len * n, 4 * h)
