@@ -30,6 +30,20 @@ def token_batches(batch, steps, count=4):
     return [(w[:, :-1], w[:, 1:]) for w in windows]
 
 
+def training_step(model, opt, cross_entropy, data):
+    """The timed case, written once for both frameworks: an Adam step on the next batch."""
+    next_batch = cycle(data)
+
+    def step():
+        x, y = next_batch()
+        opt.zero_grad()
+        loss = cross_entropy(model(x).reshape(-1, VOCAB), y)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
 def fovea_case(batches, cell):
     import fovea
     from fovea.models import CharRNN
@@ -39,16 +53,7 @@ def fovea_case(batches, cell):
     model = CharRNN(VOCAB, EMBED, HIDDEN, LAYERS, cell=cell)
     opt = fovea.optim.Adam(model.parameters(), lr=1e-3)
     data = [(fovea.tensor(x), fovea.tensor(y.reshape(-1))) for x, y in batches]
-    next_batch = cycle(data)
-
-    def step():
-        x, y = next_batch()
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x).reshape(-1, VOCAB), y)
-        loss.backward()
-        opt.step()
-
-    return step, model
+    return training_step(model, opt, F.cross_entropy, data), model
 
 
 def torch_case(batches, cell, weights):
@@ -70,16 +75,7 @@ def torch_case(batches, cell, weights):
     model.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in weights.items()})
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     data = [(torch.from_numpy(x), torch.from_numpy(y.reshape(-1))) for x, y in batches]
-    next_batch = cycle(data)
-
-    def step():
-        x, y = next_batch()
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(x).reshape(-1, VOCAB), y)
-        loss.backward()
-        opt.step()
-
-    return step
+    return training_step(model, opt, nn.functional.cross_entropy, data)
 
 
 def main():
