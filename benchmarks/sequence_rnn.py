@@ -2,7 +2,7 @@
 process.
 
     python benchmarks/sequence_rnn.py [--batch 32] [--steps 128] [--repeat 15] [--threads N]
-                                      [--cell lstm] [--profile]
+                                      [--cell lstm] [--clock wall|cpu] [--profile]
 
 A 2-layer LSTM of width 256 over embeddings of 64, vocabulary 65 (Shakespeare's characters),
 batch 32 × 128 steps, both frameworks with the same weights and the same token batches.
@@ -15,9 +15,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
+import time
 
-import numpy as np
-from train_step import cycle, median_ms
+if "--threads" in sys.argv[:-1]:
+    # NumPy's BLAS on the same number of threads as torch; it must be set before NumPy
+    # loads OpenBLAS
+    os.environ["OPENBLAS_NUM_THREADS"] = sys.argv[sys.argv.index("--threads") + 1]
+
+import numpy as np  # noqa: E402
+from train_step import cycle, median_ms  # noqa: E402
 
 VOCAB, EMBED, HIDDEN, LAYERS = 65, 64, 256, 2
 
@@ -83,8 +90,12 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--steps", type=int, default=128)
     ap.add_argument("--repeat", type=int, default=15)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--threads", type=int, default=os.cpu_count(),
+                    help="torch's threads and NumPy's BLAS threads (default: all cores)")
     ap.add_argument("--cell", choices=("lstm", "gru"), default="lstm")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="cpu: the process's CPU time (steadier on a shared machine; with "
+                         "--threads 1 it is the work done)")
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
     batches = token_batches(args.batch, args.steps)
@@ -104,13 +115,14 @@ def main():
     torch.set_num_threads(args.threads)
     t_step = torch_case(batches, args.cell, weights)
     # interleave so that machine noise hits both alike
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     fm, tm = [], []
     for _ in range(3):
-        fm.append(median_ms(f_step, args.repeat // 3 or 1, warmup=2))
-        tm.append(median_ms(t_step, args.repeat // 3 or 1, warmup=2))
+        fm.append(median_ms(f_step, args.repeat // 3 or 1, warmup=2, clock=clock))
+        tm.append(median_ms(t_step, args.repeat // 3 or 1, warmup=2, clock=clock))
     fmed, tmed = statistics.median(fm), statistics.median(tm)
     print(f"CharRNN {LAYERS}-layer {args.cell.upper()} {HIDDEN}, embed {EMBED}, vocab {VOCAB}, "
-          f"batch {args.batch} x {args.steps}, float32, {args.threads} threads "
+          f"batch {args.batch} x {args.steps}, float32, {args.threads} threads, {args.clock} time "
           f"(numpy {np.__version__}, torch {torch.__version__})")
     print(f"| {'case':<11} | {'fovea ms':>9} | {'PyTorch ms':>10} | {'ratio':>6} |")
     print(f"|{'-' * 13}|{'-' * 11}|{'-' * 12}|{'-' * 8}|")
