@@ -123,7 +123,9 @@ class _Recurrence(Function):
         if self.has_bias and need[5]:
             db_ih = unblock_ih(dzx.sum(axis=0))
         if self.has_bias and need[6]:
-            db_hh = unblock_hh(dzh.sum(axis=0))
+            # the RNN's and LSTM's two biases enter alike: one sum serves both
+            db_hh = (db_ih if dzh is dzx and db_ih is not None
+                     else unblock_hh(dzh.sum(axis=0)))
         return (dx, dh0 if need[1] else None, dc0 if need[2] else None,
                 dw_ih, dw_hh, db_ih, db_hh)
 
