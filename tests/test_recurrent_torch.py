@@ -97,6 +97,16 @@ def test_layer_matches_torch(mode, num_layers, bidirectional, batch_first, bias,
     _compare(fmod, tmod, x, states, rng)
 
 
+def test_lstm_backward_over_chunks_of_steps():
+    # the LSTM's backward handles blocks of steps (8 at this size): 19 steps make blocks of
+    # 8, 8 and 3, walked from either end
+    rng = np.random.default_rng(6)
+    torch.manual_seed(6)
+    fmod, tmod = _pair("lstm", 3, 256, bidirectional=True)
+    x = rng.standard_normal((19, 16, 3)).astype(np.float32)
+    _compare(fmod, tmod, x, _states("lstm", (2, 16, 256), rng), rng)
+
+
 @pytest.mark.parametrize("mode", list(LAYERS))
 @pytest.mark.parametrize("with_state", [False, True])
 def test_unbatched_input_matches_torch(mode, with_state):

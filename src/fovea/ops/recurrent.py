@@ -226,44 +226,52 @@ class LSTM(_Recurrence):
         return y
 
     def backward(self, g):
-        # per step (on arrays that stay in cache; whole-sequence passes cost more):
-        #   dc += dh·o·(1 − tanh²(c)),  dz_o = dh·tanh(c)·σ'(o),  dz_i = dc·g·σ'(i),
-        #   dz_f = dc·c_prev·σ'(f),  dz_g = dc·i·(1 − g²),  dc_prev = dc·f,
-        #   dh_prev = dz @ W_hh,  with σ' = a(1 − a) from the saved activation a
+        #   dc += dh·q,  dz_o = dh·p_o,  dz_{i,f,g} = dc·p_{i,f,g},  dc_prev = dc·f,
+        #   dh_prev = dz @ W_hh,  with q = o·(1 − tanh²(c)), p_o = tanh(c)·σ'(o),
+        #   p_i = g·σ'(i), p_f = c_prev·σ'(f), p_g = i·(1 − g²), σ' = a(1 − a).
+        # p and q do not depend on dh, dc: they are computed for a chunk of steps at once
+        # (into dz and over tanh(c), which backward no longer needs), a chunk small enough
+        # to stay in cache (whole-sequence passes cost more than the per-step calls they
+        # save); the steps then only multiply them by dh and dc.
         xp = backend.namespace(g)
         t_len, n, h = self.t, self.n, self.h
-        s = 3 * h
-        acts, cs, tc = self.acts, self.cs, self.tc
         one = g.dtype.type(1)  # a typed scalar: a Python number costs a conversion per call
+        a4 = self.acts.reshape(t_len, n, 4, h)
+        q = self.tc
+        cprev = self.cs[1:] if self.reverse else self.cs[:t_len]
         dz = xp.empty((t_len, n, 4 * h), dtype=g.dtype)
+        dz4 = dz.reshape(t_len, n, 4, h)
         dh = xp.zeros((n, h), dtype=g.dtype)
         dc = g[t_len + 1].copy()
         tmp = xp.empty((n, h), dtype=g.dtype)
         whh = _blocks(self.w_hh, (3, 0, 1, 2), h)
-        steps = range(t_len) if self.reverse else range(t_len - 1, -1, -1)
-        for t in steps:
-            prev, cur = self._rows(t)
-            a, d, tct = acts[t], dz[t], tc[t]
-            dh += g[cur]
-            xp.multiply(tct, tct, out=tmp)
-            xp.subtract(one, tmp, out=tmp)
-            tmp *= a[:, :h]
-            tmp *= dh
-            dc += tmp
-            ds, dg = d[:, :s], d[:, s:]
-            xp.subtract(one, a[:, :s], out=ds)
-            ds *= a[:, :s]
-            xp.multiply(a[:, s:], a[:, s:], out=dg)
-            xp.subtract(one, dg, out=dg)
-            d4 = d.reshape(n, 4, h)
-            d4[:, 0] *= tct
-            d4[:, 0] *= dh
-            d4[:, 1] *= a[:, s:]
-            d4[:, 2] *= cs[prev]
-            d4[:, 3] *= a[:, h:2 * h]
-            d4[:, 1:] *= dc[:, None, :]
-            dc *= a[:, 2 * h:s]
-            xp.matmul(d, whh, out=dh)
+        chunk = max(1, (1 << 17) // (n * 4 * h))  # about 512 KiB of float32 per block
+        starts = range(0, t_len, chunk) if self.reverse else \
+            range((t_len - 1) // chunk * chunk, -1, -chunk)
+        for lo in starts:
+            hi = min(lo + chunk, t_len)
+            a, p, tc = a4[lo:hi], dz4[lo:hi], q[lo:hi]
+            xp.subtract(one, a[:, :, :3], out=p[:, :, :3])
+            p[:, :, :3] *= a[:, :, :3]
+            p[:, :, 0] *= tc
+            p[:, :, 1] *= a[:, :, 3]
+            p[:, :, 2] *= cprev[lo:hi]
+            pg = p[:, :, 3]
+            xp.multiply(a[:, :, 3], a[:, :, 3], out=pg)
+            xp.subtract(one, pg, out=pg)
+            pg *= a[:, :, 1]
+            xp.multiply(tc, tc, out=tc)
+            xp.subtract(one, tc, out=tc)
+            tc *= a[:, :, 0]
+            for t in (range(lo, hi) if self.reverse else range(hi - 1, lo - 1, -1)):
+                dh += g[self._rows(t)[1]]
+                xp.multiply(dh, q[t], out=tmp)
+                dc += tmp
+                d4 = dz4[t]
+                d4[:, 0] *= dh
+                d4[:, 1:] *= dc[:, None, :]
+                dc *= a4[t, :, 2]
+                xp.matmul(dz[t], whh, out=dh)
         dz2 = dz.reshape(t_len * n, 4 * h)
         # (o, i, f, g) back to PyTorch's (i, f, g, o)
         return self._finish(dz2, _blocks(self.w_ih, (3, 0, 1, 2), h), dz2, dh, dc,
