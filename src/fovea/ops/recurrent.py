@@ -20,10 +20,11 @@ and Y[1:] the outputs going forwards; Y[:T] the outputs and Y[T] = h0 going in r
 for the LSTM, c_n in Y[T + 1]. :func:`recurrence` slices output, h_n and c_n from it, so that
 their gradients come back as one array (h_n's adds to its output row).
 
-Sigmoids are computed as σ(z) = ½·tanh(z/2) + ½ (no overflow for large |z|), the ½ folded
-into the copied weights, so that each step applies one tanh to all gates at once; the LSTM's
-rows are held in the order (o, i, f, g) inside (the three sigmoid gates side by side, and
-i, f, g, the three that multiply dc in backward, side by side).
+Sigmoids are computed as σ(z) = ½·tanh(z/2) + ½ (no overflow for large |z|), so that each
+step applies one tanh to all gates at once. For a long sequence the ½ is folded into copies of
+the weights, W_hhᵀ copied contiguous (a faster GEMM operand); for a short one (generation, one
+token at a time) the copies would cost more than they save, and each step scales its gates
+instead (:meth:`_Recurrence._prepare`).
 """
 
 from __future__ import annotations
@@ -100,6 +101,36 @@ class _Recurrence(Function):
         t = self.t
         return self.y[0:t] if self.reverse else self.y[1:t + 1]
 
+    def _prepare(self, xp, x2, w_ih, w_hh, b_ih, b_hh, scale, b_hn=False):
+        """(xw (T, N, G·H): x W_ihᵀ + biases, W_hhᵀ for the step GEMM, the scale each step
+        still applies to its gates or None). ``scale`` (G·H,) multiplies the gates before
+        their tanh (½ where a sigmoid is wanted), or is None. The hidden bias joins the input
+        bias, except b_hn of the GRU (its last H entries) when ``b_hn``."""
+        t_len, n, h = self.t, self.n, self.h
+        # copies of the weights cost about G·H·(H + I); scaling the gates at each step costs
+        # T·N·G·H: fold and copy once the sequence holds at least H rows
+        fold = t_len * n >= h
+        if b_ih is not None:
+            b = b_ih + b_hh
+            if b_hn:
+                b[-h:] = b_ih[-h:]
+        if fold and scale is not None:
+            xw = x2 @ (w_ih * scale[:, None]).T
+            if b_ih is not None:
+                xw += b * scale
+        else:
+            xw = x2 @ w_ih.T
+            if b_ih is not None:
+                xw += b
+        if not fold:
+            return xw.reshape(t_len, n, -1), w_hh.T, scale
+        whh_t = xp.empty((h, w_hh.shape[0]), dtype=w_hh.dtype)
+        if scale is None:
+            whh_t[...] = w_hh.T
+        else:
+            xp.multiply(w_hh.T, scale, out=whh_t)
+        return xw.reshape(t_len, n, -1), whh_t, None
+
     def _finish(self, dzx, w_ih_rows, dzh, dh0, dc0=None, ih_order=None, hh_order=None):
         """The gradients of all inputs from the pre-activation gradients of all steps:
         ``dzx`` (T·N, G·H) for the input side (rows of W_ih as ``w_ih_rows``), ``dzh`` for the
@@ -141,10 +172,7 @@ class RNN(_Recurrence):
             raise ValueError(f"RNN: unknown nonlinearity {nonlinearity!r}; choose tanh or relu")
         xp, y, steps, x2 = self._start(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
         self.relu = nonlinearity == "relu"
-        xw = (x2 @ w_ih.T).reshape(self.t, self.n, -1)
-        if b_ih is not None:
-            xw += b_ih + b_hh
-        whh_t = xp.ascontiguousarray(w_hh.T)
+        xw, whh_t, _ = self._prepare(xp, x2, w_ih, w_hh, b_ih, b_hh, None)
         for t in steps:
             prev, cur = self._rows(t)
             h = y[cur]
@@ -174,34 +202,23 @@ class RNN(_Recurrence):
 
 class LSTM(_Recurrence):
     """c' = f·c + i·g, h' = o·tanh(c') with i, f, g, o = σ, σ, tanh, σ of
-    W_ih x + b_ih + W_hh h + b_hh. Inside, gate rows are in the order (o, i, f, g)."""
+    W_ih x + b_ih + W_hh h + b_hh (gate rows in that order)."""
 
     gates, rows = 4, 1
 
     def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
         xp, y, steps, x2 = self._start(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
         t_len, n, h = self.t, self.n, self.h
-        s = 3 * h  # the sigmoid gates o, i, f, scaled by ½ for σ(z) = ½·tanh(z/2) + ½
-        w = _blocks(w_ih, (3, 0, 1, 2), h)
-        w[:s] *= 0.5
-        xw = (x2 @ w.T).reshape(t_len, n, 4 * h)
-        if b_ih is not None:
-            b = _blocks(b_ih + b_hh, (3, 0, 1, 2), h)
-            b[:s] *= 0.5
-            xw += b
-        whh = _blocks(w_hh, (3, 0, 1, 2), h)
-        whh[:s] *= 0.5
-        whh_t = xp.ascontiguousarray(whh.T)  # a plain (not transposed) GEMM operand: faster
-        acts = xp.empty((t_len, n, 4 * h), dtype=x.dtype)   # o, i, f, g after σ / tanh
+        # σ(z) = ½·tanh(z/2) + ½ for i, f, o, tanh(z) for g: a = tanh(z·m)·m + k
+        m = xp.full(4 * h, 0.5, dtype=x.dtype)
+        m[2 * h:3 * h] = 1
+        k = xp.full(4 * h, 0.5, dtype=x.dtype)
+        k[2 * h:3 * h] = 0
+        xw, whh_t, pre = self._prepare(xp, x2, w_ih, w_hh, b_ih, b_hh, m)
+        acts = xp.empty((t_len, n, 4 * h), dtype=x.dtype)   # i, f, g, o after σ / tanh
         cs = xp.empty((t_len + 1, n, h), dtype=x.dtype)     # cell states, rows as Y's
         tc = xp.empty((t_len, n, h), dtype=x.dtype)         # tanh(c')
         tmp = xp.empty((n, h), dtype=x.dtype)
-        # a·m + k turns tanh(z/2) into σ(z) for o, i, f and leaves tanh(z) for g: two
-        # contiguous passes, cheaper than two over the strided sigmoid columns
-        m = xp.full(4 * h, 0.5, dtype=x.dtype)
-        m[s:] = 1
-        k = xp.full(4 * h, 0.5, dtype=x.dtype)
-        k[s:] = 0
         first = t_len if reverse else 0
         if c0 is None:
             cs[first] = 0
@@ -212,25 +229,27 @@ class LSTM(_Recurrence):
             a = acts[t]
             xp.matmul(y[prev], whh_t, out=a)
             a += xw[t]
+            if pre is not None:
+                a *= pre
             xp.tanh(a, out=a)
             xp.multiply(a, m, out=a)
             xp.add(a, k, out=a)
             c = cs[cur]
-            xp.multiply(a[:, 2 * h:s], cs[prev], out=c)
-            xp.multiply(a[:, h:2 * h], a[:, s:], out=tmp)
+            xp.multiply(a[:, h:2 * h], cs[prev], out=c)
+            xp.multiply(a[:, :h], a[:, 2 * h:3 * h], out=tmp)
             c += tmp
             xp.tanh(c, out=tc[t])
-            xp.multiply(a[:, :h], tc[t], out=y[cur])
+            xp.multiply(a[:, 3 * h:], tc[t], out=y[cur])
         y[t_len + 1] = cs[0 if reverse else t_len]
         self.acts, self.cs, self.tc = acts, cs, tc
         return y
 
     def backward(self, g):
-        #   dc += dh·q,  dz_o = dh·p_o,  dz_{i,f,g} = dc·p_{i,f,g},  dc_prev = dc·f,
-        #   dh_prev = dz @ W_hh,  with q = o·(1 − tanh²(c)), p_o = tanh(c)·σ'(o),
-        #   p_i = g·σ'(i), p_f = c_prev·σ'(f), p_g = i·(1 − g²), σ' = a(1 − a).
-        # p and q do not depend on dh, dc: they are computed for a chunk of steps at once
-        # (into dz and over tanh(c), which backward no longer needs), a chunk small enough
+        #   dc += dh·q,  dz_{i,f,g} = dc·p_{i,f,g},  dz_o = dh·p_o,  dc_prev = dc·f,
+        #   dh_prev = dz @ W_hh,  with q = o·(1 − tanh²(c)), p_i = g·σ'(i),
+        #   p_f = c_prev·σ'(f), p_g = i·(1 − g²), p_o = tanh(c)·σ'(o), σ' = a(1 − a).
+        # p and q do not depend on dh, dc: they are computed for a block of steps at once
+        # (into dz, and over tanh(c), which backward no longer needs), a block small enough
         # to stay in cache (whole-sequence passes cost more than the per-step calls they
         # save); the steps then only multiply them by dh and dc.
         xp = backend.namespace(g)
@@ -244,38 +263,36 @@ class LSTM(_Recurrence):
         dh = xp.zeros((n, h), dtype=g.dtype)
         dc = g[t_len + 1].copy()
         tmp = xp.empty((n, h), dtype=g.dtype)
-        whh = _blocks(self.w_hh, (3, 0, 1, 2), h)
-        chunk = max(1, (1 << 17) // (n * 4 * h))  # about 512 KiB of float32 per block
-        starts = range(0, t_len, chunk) if self.reverse else \
-            range((t_len - 1) // chunk * chunk, -1, -chunk)
+        w_hh = self.w_hh
+        block = max(1, (1 << 17) // (n * 4 * h))  # about 512 KiB of float32 per block
+        starts = range(0, t_len, block) if self.reverse else \
+            range((t_len - 1) // block * block, -1, -block)
         for lo in starts:
-            hi = min(lo + chunk, t_len)
+            hi = min(lo + block, t_len)
             a, p, tc = a4[lo:hi], dz4[lo:hi], q[lo:hi]
-            xp.subtract(one, a[:, :, :3], out=p[:, :, :3])
-            p[:, :, :3] *= a[:, :, :3]
-            p[:, :, 0] *= tc
-            p[:, :, 1] *= a[:, :, 3]
-            p[:, :, 2] *= cprev[lo:hi]
-            pg = p[:, :, 3]
-            xp.multiply(a[:, :, 3], a[:, :, 3], out=pg)
+            xp.subtract(one, a, out=p)
+            p *= a
+            pg = p[:, :, 2]
+            xp.multiply(a[:, :, 2], a[:, :, 2], out=pg)
             xp.subtract(one, pg, out=pg)
-            pg *= a[:, :, 1]
+            p[:, :, 0] *= a[:, :, 2]
+            p[:, :, 1] *= cprev[lo:hi]
+            pg *= a[:, :, 0]
+            p[:, :, 3] *= tc
             xp.multiply(tc, tc, out=tc)
             xp.subtract(one, tc, out=tc)
-            tc *= a[:, :, 0]
+            tc *= a[:, :, 3]
             for t in (range(lo, hi) if self.reverse else range(hi - 1, lo - 1, -1)):
                 dh += g[self._rows(t)[1]]
                 xp.multiply(dh, q[t], out=tmp)
                 dc += tmp
                 d4 = dz4[t]
-                d4[:, 0] *= dh
-                d4[:, 1:] *= dc[:, None, :]
-                dc *= a4[t, :, 2]
-                xp.matmul(dz[t], whh, out=dh)
+                d4[:, :3] *= dc[:, None, :]
+                d4[:, 3] *= dh
+                dc *= a4[t, :, 1]
+                xp.matmul(dz[t], w_hh, out=dh)
         dz2 = dz.reshape(t_len * n, 4 * h)
-        # (o, i, f, g) back to PyTorch's (i, f, g, o)
-        return self._finish(dz2, _blocks(self.w_ih, (3, 0, 1, 2), h), dz2, dh, dc,
-                            (1, 2, 3, 0), (1, 2, 3, 0))
+        return self._finish(dz2, self.w_ih, dz2, dh, dc)
 
 
 class GRU(_Recurrence):
@@ -288,19 +305,10 @@ class GRU(_Recurrence):
         xp, y, steps, x2 = self._start(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
         t_len, n, h = self.t, self.n, self.h
         s = 2 * h  # r and z, scaled by ½ for σ(z) = ½·tanh(z/2) + ½
-        w = w_ih.copy()
-        w[:s] *= 0.5
-        xw = (x2 @ w.T).reshape(t_len, n, 3 * h)
-        bhn = None
-        if b_ih is not None:
-            b = b_ih.copy()
-            b[:s] += b_hh[:s]
-            b[:s] *= 0.5
-            xw += b
-            bhn = b_hh[s:]
-        whh = w_hh.copy()
-        whh[:s] *= 0.5
-        whh_t = xp.ascontiguousarray(whh.T)
+        scale = xp.full(3 * h, 0.5, dtype=x.dtype)
+        scale[s:] = 1
+        xw, whh_t, pre = self._prepare(xp, x2, w_ih, w_hh, b_ih, b_hh, scale, b_hn=True)
+        bhn = None if b_ih is None else b_hh[s:]
         acts = xp.empty((t_len, n, 3 * h), dtype=x.dtype)   # r, z, n
         hn = xp.empty((t_len, n, h), dtype=x.dtype)         # W_hn h + b_hn
         hw = xp.empty((n, 3 * h), dtype=x.dtype)
@@ -314,6 +322,8 @@ class GRU(_Recurrence):
             a = acts[t]
             rz = a[:, :s]
             xp.add(xw[t, :, :s], hw[:, :s], out=rz)
+            if pre is not None:
+                rz *= half
             xp.tanh(rz, out=rz)
             rz *= half
             rz += half
