@@ -5,6 +5,7 @@ cells; a 2,000-step sequence; shape errors."""
 from __future__ import annotations
 
 import sys
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -213,7 +214,13 @@ def test_2000_steps_forward_and_backward(mode):
     rng = np.random.default_rng(5)
     layer = nn.LSTM(4, 8) if mode == "lstm" else nn.GRU(4, 8)
     x = fovea.tensor(rng.standard_normal((2000, 2, 4)).astype(np.float32), requires_grad=True)
+    tracemalloc.start()
     out, _ = layer(x)
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # what backward needs per step and sample: the state, the gates (LSTM: 4H and the cell
+    # state and its tanh; GRU: 3H and W_hn h), the input: 7H + I floats at most
+    assert held <= 1.25 * 2000 * 2 * (7 * 8 + 4) * 4
     out.sum().backward()
     assert out.shape == (2000, 2, 8) and np.isfinite(x.grad.data).all()
     assert np.abs(x.grad.data[0]).sum() > 0  # the gradient reached the first step
@@ -244,6 +251,11 @@ def test_shape_errors_name_the_shapes():
     with pytest.raises(ShapeError, match="hx"):
         nn.RNNCell(3, 4)(fovea.tensor(np.zeros((2, 3), np.float32)),
                          fovea.tensor(np.zeros((3, 4), np.float32)))
+
+
+def test_dtype_mismatch_is_a_type_error():
+    with pytest.raises(TypeError, match="dtype mismatch"):
+        nn.LSTM(3, 4)(fovea.tensor(np.zeros((2, 1, 3))))  # float64 input, float32 weights
 
 
 def test_unsupported_options_are_value_errors():

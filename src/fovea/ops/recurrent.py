@@ -32,6 +32,7 @@ from __future__ import annotations
 from .. import backend
 from ..autograd import Function
 from ..errors import ShapeError
+from .operands import check_same_dtype
 from .shape import GetItem
 
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
@@ -392,6 +393,7 @@ def recurrence(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False)
     (T, N, H), h_n (N, H), c_n (N, H) or None)."""
     if mode not in _FUNCTIONS:
         raise ValueError(f"unknown recurrence {mode!r}; choose from {', '.join(_FUNCTIONS)}")
+    check_same_dtype(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh)
     params = {"reverse": reverse}
     if mode.startswith("rnn_"):
         params["nonlinearity"] = mode[4:]
