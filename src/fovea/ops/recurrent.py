@@ -54,6 +54,8 @@ def _check(name, x, h0, c0, w_ih, w_hh, b_ih, b_hh, gates):
     if w_hh.shape != (gates * h, h) or w_ih.shape != (gates * h, i):
         raise ShapeError(f"{name}: weights of shapes {w_ih.shape} (ih) and {w_hh.shape} (hh) "
                          f"do not fit input of shape {x.shape} with {gates} gate(s)")
+    if (b_ih is None) != (b_hh is None):
+        raise ValueError(f"{name}: give both biases (bias_ih, bias_hh) or neither")
     for what, b in (("bias_ih", b_ih), ("bias_hh", b_hh)):
         if b is not None and b.shape != (gates * h,):
             raise ShapeError(f"{name}: {what} of shape {b.shape}, expected {(gates * h,)}")
