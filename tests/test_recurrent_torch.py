@@ -12,7 +12,7 @@ import pytest
 from helpers import assert_close
 
 import fovea
-from fovea import nn
+from fovea import backend, nn
 from fovea.autograd import gradcheck
 from fovea.errors import ShapeError
 from fovea.ops.recurrent import recurrence
@@ -265,3 +265,25 @@ def test_unsupported_options_are_value_errors():
         nn.RNN(3, 4, nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="dropout"):
         nn.GRU(3, 4, 2, dropout=1.5)
+
+
+@pytest.mark.parametrize("long", [False, True])  # per-step gate scaling, folded weights
+def test_layers_run_on_a_device_behind_the_backend_seam(long):
+    from fake_device import FAKE, FakeArray
+
+    def run(device):
+        fovea.manual_seed(9)
+        x = fovea.randn(6 if long else 1, 2, 3, device=device, requires_grad=True)
+        loss = 0
+        for layer in (nn.LSTM(3, 4, 2, bidirectional=True, device=device),
+                      nn.GRU(3, 4, device=device), nn.RNN(3, 4, nonlinearity="relu",
+                                                          device=device)):
+            out, _ = layer(x)
+            loss = loss + (out * out).sum()
+        loss.backward()
+        assert isinstance(x.grad.data, FakeArray) == (device == FAKE)
+        return backend.to_numpy(loss.data), backend.to_numpy(x.grad.data)
+
+    (fl, fg), (cl, cg) = run(FAKE), run(fovea.device("cpu"))
+    np.testing.assert_allclose(fl, cl, rtol=1e-6)
+    np.testing.assert_allclose(fg, cg, rtol=1e-5, atol=1e-7)
