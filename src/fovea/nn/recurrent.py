@@ -141,6 +141,9 @@ class RNNBase(Module):
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, proj_size: int = 0, device=None, dtype=None):
         super().__init__()
+        mode = mode.lower()  # PyTorch's names: "LSTM", "GRU", "RNN_TANH", "RNN_RELU"
+        if mode not in GATES:
+            raise ValueError(f"Unknown mode {mode!r}; choose from LSTM, GRU, RNN_TANH, RNN_RELU")
         _check_sizes(input_size, hidden_size)
         if not isinstance(num_layers, numbers.Integral) or num_layers < 1:
             raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
