@@ -81,3 +81,48 @@ def skip_missing(what):
     import pytest
 
     pytest.skip(f"{MISSING_ORACLE}: {what}")
+
+
+def kill_and_resume(train_args, tmp_path, killed_when, settle=0.0, timeout=300):
+    """Run ``fovea train *train_args`` twice, into tmp_path/full and tmp_path/killed; SIGKILL
+    the second once ``killed_when(checkpoint.json's content)`` holds (and ``settle`` seconds
+    more), resume it with ``--resume`` and let both finish. Returns (full, killed, the
+    checkpoint.json content at the kill)."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = dict(os.environ, PYTHONPATH=src + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+    def train(args):
+        return subprocess.Popen([sys.executable, "-m", "fovea.cli", "train", *args], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    ref = train([*train_args, "--out", str(full)])
+    victim = train([*train_args, "--out", str(killed)])
+    pointer = killed / "checkpoint.json"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if killed_when(json.loads(pointer.read_text())):
+                break
+        except (OSError, ValueError, KeyError):  # not written yet, or being replaced
+            pass
+        time.sleep(0.005)
+    time.sleep(settle)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert victim.returncode == -signal.SIGKILL
+    at_kill = json.loads(pointer.read_text())
+    resumed = train(["--resume", str(killed)])
+    _, err = resumed.communicate(timeout=timeout)
+    assert resumed.returncode == 0, err
+    _, err = ref.communicate(timeout=timeout)
+    assert ref.returncode == 0, err
+    return full, killed, at_kill

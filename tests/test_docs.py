@@ -7,7 +7,8 @@ freshly built resnet18, a small ``photo.png``); afterwards every file name the b
 must exist (what it read and what it wrote). Two things are shortened, nothing else:
 ``fovea.data.DataLoader`` stops after BATCHES batches (the training-loop block would otherwise
 run a whole epoch of LeNet-5), and an example trains on the first two batches of mnist-mini
-(instead of the dataset it names) for at most two epochs.
+(instead of the dataset it names) for at most two epochs, or, for a language model, on the
+first TEXT_CHARS characters of shakespeare for TEXT_ITERS iterations.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import pytest
 
 import fovea
 from fovea.data import TensorDataset
+from fovea.data.text import load_shakespeare
+from fovea.models import LANGUAGE_MODELS
 from fovea.train import session
 from fovea.train.config import load_toml, resolve
 
@@ -32,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))
 BATCHES = 3
+TEXT_CHARS, TEXT_ITERS = 20_000, 4
 
 
 def python_blocks(text):
@@ -111,6 +115,8 @@ def test_example_config_trains(path, tmp_path, monkeypatch):
     mnist-mini for at most two epochs and are saved as given in the run's config.json."""
     options = load_toml(path)
     assert options
+    if options.get("model") in LANGUAGE_MODELS:
+        return _text_example_trains(options, tmp_path)
     kept = {k: v for k, v in options.items() if k not in ("dataset", "data_dir", "epochs")}
     config = resolve(kept, {"dataset": "mnist-mini", "epochs": min(options.get("epochs", 2), 2)})
     sizes = {"train": 2 * config["batch_size"], "test": 64}
@@ -130,4 +136,24 @@ def test_example_config_trains(path, tmp_path, monkeypatch):
     metrics = [json.loads(line) for line in
                (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in metrics] == list(range(1, config["epochs"] + 1))
+    assert all(math.isfinite(m["train_loss"]) for m in metrics)
+
+
+def _text_example_trains(options, tmp_path):
+    """A language model's example: TEXT_ITERS iterations, evaluated every two, on the first
+    TEXT_CHARS characters of shakespeare (one warm-up iteration, so that a schedule fits)."""
+    text = tmp_path / "text.txt"
+    text.write_text(load_shakespeare()[:TEXT_CHARS])
+    short = ("dataset", "max_iters", "eval_interval", "eval_iters", "warmup_iters")
+    kept = {k: v for k, v in options.items() if k not in short}
+    config = resolve(kept, {"dataset": f"text:{text}", "max_iters": TEXT_ITERS,
+                            "eval_interval": 2, "eval_iters": 1, "warmup_iters": 1})
+    result = session.train_run(config, tmp_path / "run", progress=False)
+    assert math.isfinite(result["loss"]) and result["iters_run"] == TEXT_ITERS
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    for key, value in kept.items():
+        assert saved[key] == value, key
+    metrics = [json.loads(line) for line in
+               (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["iter"] for m in metrics] == list(range(2, TEXT_ITERS + 1, 2))
     assert all(math.isfinite(m["train_loss"]) for m in metrics)

@@ -71,3 +71,15 @@ def test_bad_indices_are_named():
         emb(fovea.tensor(np.array([0.0, 1.0])))
     with pytest.raises(ValueError, match="padding_idx 4"):
         nn.Embedding(4, 2, padding_idx=4)
+
+
+def test_row_scatter_add_sums_repeated_and_negative_indices_as_add_at():
+    from fovea import backend
+    rng = np.random.default_rng(2)
+    idx = np.array([3, -1, 4, 3, 0, 4, 3])
+    values = rng.standard_normal((7, 5)).astype(np.float32)
+    want = np.zeros((5, 5), np.float32)
+    np.add.at(want, idx, values)
+    got = np.zeros((5, 5), np.float32)
+    backend.scatter_add(got, idx, values)
+    assert_close(got, want, 1e-6, "scatter_add")

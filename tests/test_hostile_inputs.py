@@ -189,7 +189,10 @@ def test_to_depth_refuses_nan_instead_of_casting_it(dtype):
 def test_filter_cli_with_overflowing_kernels_gives_one_line_and_writes_nothing(tmp_path, capsys):
     image = write_image(tmp_path / "in.png", np.full((8, 8), 200, np.uint8))
     kernel = tmp_path / "k.txt"
-    kernel.write_text("3e38 3e38 -3e38\n")  # float32 overflows to inf and -inf: inf − inf = NaN
+    # 1e39 is inf and -inf in float32, so every output pixel sums inf − inf = NaN whatever the
+    # order of the sum (3e38 weights overflow only in the products, and a fused multiply-add
+    # keeps the last product exact: inf + (−6e40) = inf, no NaN)
+    kernel.write_text("1e39 1e39 -1e39\n")
     out = tmp_path / "out.png"
     code, _, err = cli(capsys, "filter", image, "-o", out, "-k", f"file:{kernel}")
     assert code == 2 and "Traceback" not in err and "NaN" in err, err

@@ -91,6 +91,7 @@ OPS = {
     "nn.functional.dropout": _fn(F, "dropout"),
     "nn.functional.batch_norm": _fn(F, "batch_norm"),
     "nn.functional.layer_norm": _fn(F, "layer_norm"),
+    "nn.functional.rms_norm": _fn(F, "rms_norm"),
     "nn.functional.group_norm": _fn(F, "group_norm"),
     "nn.functional.relu": _fn(F, "relu"),
     "nn.functional.elu": _fn(F, "elu"),

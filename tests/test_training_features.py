@@ -4,15 +4,10 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import kill_and_resume
 
 import fovea
 from fovea import nn
@@ -20,8 +15,6 @@ from fovea.cli import main
 from fovea.serialization import load_safetensors
 from fovea.train.callbacks import EMA, EarlyStopping, weight_penalty
 from fovea.train.config import ConfigError, load_toml, resolve
-
-SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
 def test_toml_and_flag_precedence(tmp_path):
@@ -134,34 +127,13 @@ TRAIN_ARGS = ["--model", "mlp", "--hidden", "64", "--epochs", "4", "--batch-size
               "--quiet"]
 
 
-def _run(args, **kw):
-    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.Popen([sys.executable, "-m", "fovea.cli", "train", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
-
-
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
-    full, killed = tmp_path / "full", tmp_path / "killed"
-    ref = _run([*TRAIN_ARGS, "--out", str(full)])
-    victim = _run([*TRAIN_ARGS, "--out", str(killed)])
-    pointer = killed / "checkpoint.json"
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if pointer.is_file() and json.loads(pointer.read_text())["epoch"] >= 2:
-            break
-        time.sleep(0.02)
-    time.sleep(0.3)  # into epoch 3
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    assert victim.returncode == -signal.SIGKILL
-    epoch_at_kill = json.loads(pointer.read_text())["epoch"]
-    assert epoch_at_kill < 4, "the run finished before it could be killed"
-    resumed = _run(["--resume", str(killed)])
-    out, err = resumed.communicate(timeout=600)
-    assert resumed.returncode == 0, err
-    ref.communicate(timeout=600)
-    assert ref.returncode == 0
+    # killed 0.3 s into epoch 3
+    full, killed, at_kill = kill_and_resume(TRAIN_ARGS, tmp_path,
+                                            lambda meta: meta["epoch"] >= 2, settle=0.3,
+                                            timeout=600)
+    assert at_kill["epoch"] < 4, "the run finished before it could be killed"
     a = load_safetensors(full / "model.safetensors")
     b = load_safetensors(killed / "model.safetensors")
     assert a.keys() == b.keys()

@@ -1,5 +1,5 @@
-"""The ``fovea`` command line: train, evaluate, ensemble, filter, plot, predict, export,
-convert-weights — one module per subcommand, each a thin layer over the library, and this
+"""The ``fovea`` command line: train, evaluate, generate, ensemble, filter, plot, predict,
+export, convert-weights — one module per subcommand, each a thin layer over the library, and this
 dispatcher.
 
 Bad input, an OS error (with the path it concerns) or running out of memory prints one line
@@ -20,14 +20,16 @@ from .ensemble import add_ensemble_parser
 from .evaluate import add_evaluate_parser
 from .export import add_export_parser
 from .filter import add_filter_parser
+from .generate import add_generate_parser
 from .plot import add_plot_parser
 from .predict import add_predict_parser
 from .train import add_train_parser
 
 __all__ = ["main", "build_parser"]
 
-SUBCOMMANDS = (add_train_parser, add_evaluate_parser, add_ensemble_parser, add_filter_parser,
-               add_plot_parser, add_predict_parser, add_export_parser, add_convert_parser)
+SUBCOMMANDS = (add_train_parser, add_evaluate_parser, add_generate_parser, add_ensemble_parser,
+               add_filter_parser, add_plot_parser, add_predict_parser, add_export_parser,
+               add_convert_parser)
 """Each adds its subcommand to the parser, in the order ``fovea --help`` lists them."""
 
 

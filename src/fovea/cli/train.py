@@ -16,7 +16,7 @@ def add_train_parser(subparsers):
     t.add_argument("--out", type=Path, default=None, help="run directory (default runs/NAME)")
     t.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                    help="continue a run from its last checkpoint (its saved configuration; "
-                        "--epochs may extend it)")
+                        "--epochs, or --max-iters for a language model, may extend it)")
     add_overwrite_option(t)
     t.set_defaults(func=cmd_train)
     return t
@@ -24,13 +24,14 @@ def add_train_parser(subparsers):
 
 def cmd_train(args) -> int:
     if args.resume is not None:
-        given = [n for n in OPTIONS if getattr(args, n) is not None and n != "epochs"]
+        given = [n for n in OPTIONS if getattr(args, n) is not None
+                 and n not in ("epochs", "max_iters")]
         if given or args.config is not None or args.out is not None or args.overwrite:
             extra = (", ".join("--" + n.replace("_", "-") for n in given)
                      or "--config/--out/--overwrite")
             raise ConfigError(f"--resume continues a run with its saved configuration; "
                               f"drop {extra}")
-        config = resume_config(args.resume, args.epochs)
+        config = resume_config(args.resume, args.epochs, args.max_iters)
         out, resume = args.resume, True
     else:
         config = resolved_config(args)
@@ -40,8 +41,12 @@ def cmd_train(args) -> int:
                            log=epoch_log(args), overwrite=args.overwrite)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(resume_hint(out)) from None
-    print(f"test accuracy {result['accuracy']:.4f}  test loss {result['loss']:.4f}  "
-          f"({result['n']} images, {result['seconds']:.1f} s)  run: {out}")
+    if "bits_per_char" in result:  # a language model: its whole validation split
+        print(f"val loss {result['loss']:.4f} nats/char ({result['bits_per_char']:.4f} "
+              f"bits/char)  ({result['n']} characters, {result['seconds']:.1f} s)  run: {out}")
+    else:
+        print(f"test accuracy {result['accuracy']:.4f}  test loss {result['loss']:.4f}  "
+              f"({result['n']} images, {result['seconds']:.1f} s)  run: {out}")
     return 0
 
 

@@ -2,6 +2,8 @@
 
 ``load_dataset(name, split)`` for "mnist-mini", "mnist", "fashion-mnist", "cifar10", and
 "folder:PATH" (a folder of images, one sub-folder per class: see :mod:`fovea.data.folder`).
+The text datasets ("shakespeare", "text:PATH") are :mod:`fovea.data.text`'s (``load_text``);
+their names are known here, so that an image loader asked for one says so.
 ``DATASET_INFO`` holds the metadata of the named datasets; ``dataset_info(name, data_dir)`` also
 answers for "folder:PATH", whose statistics it computes from the folder's training images.
 
@@ -28,6 +30,7 @@ from .dataset import DataArgumentError, TensorDataset
 from .folder import IMG_EXTENSIONS, ImageFolder, walk
 from .mini import load_mnist_mini
 from .mnist import load_mnist
+from .text import is_text_dataset
 
 _MNIST_INFO = {
     "num_classes": 10,
@@ -195,11 +198,18 @@ def dataset_info(name, data_dir=None) -> dict:
         return _folder_info(root)
     if name in DATASET_INFO:
         return dict(DATASET_INFO[name])
+    if is_text_dataset(name):
+        raise _not_images(name)
     raise DataArgumentError(f"unknown dataset {name!r}; known datasets: {_known()}")
 
 
 def _known() -> str:
     return ", ".join([*DATASET_INFO, "folder:PATH"])
+
+
+def _not_images(name) -> DataArgumentError:
+    return DataArgumentError(f"{name} is a text dataset (load it with "
+                             f"fovea.data.text.load_text); the image datasets: {_known()}")
 
 
 def load_dataset(name, split="train", data_dir=None, download=True, progress=True):
@@ -225,6 +235,8 @@ def load_dataset(name, split="train", data_dir=None, download=True, progress=Tru
     elif name == "cifar10":
         images, labels = _cifar.load_cifar10(split, data_dir=data_dir, download=download,
                                              progress=progress)
+    elif is_text_dataset(name):
+        raise _not_images(name)
     else:
         raise DataArgumentError(f"unknown dataset {name!r}; known datasets: {_known()}")
     return TensorDataset(to_float_images(images), labels)

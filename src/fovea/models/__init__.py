@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .alexnet import AlexNet, AlexNetCIFAR, alexnet, alexnet_cifar
+from .bigram import BigramLM
 from .blocks import ACTIVATIONS, INITS, activation_module, initialize
 from .char_rnn import CharRNN
 from .classic import MLP, LeNet5, LinearClassifier
@@ -22,13 +23,14 @@ from .vgg import (
     vgg19,
     vgg19_bn,
 )
+from .vit import ViT
 
 __all__ = ["LinearClassifier", "MLP", "LeNet5", "SmallCNN", "build_model", "MODEL_NAMES",
            "ACTIVATIONS", "INITS", "activation_module", "initialize",
            "AlexNet", "AlexNetCIFAR", "VGG", "VGGCIFAR", "ResNet", "BasicBlock",
            "alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn",
            "vgg19_bn", "resnet18", "resnet34", "alexnet_cifar", "vgg11_bn_cifar",
-           "vgg16_bn_cifar", "resnet18_cifar", "CharRNN"]
+           "vgg16_bn_cifar", "resnet18_cifar", "BigramLM", "LANGUAGE_MODELS", "ViT", "CharRNN"]
 
 # torchvision's ImageNet architectures (3-channel input, 1000 classes by default) and the
 # CIFAR-sized variants (any input channels); "dropout" applies to those that have it
@@ -42,7 +44,12 @@ CIFAR_MODELS = {"alexnet_cifar": alexnet_cifar, "vgg11_bn_cifar": vgg11_bn_cifar
 _WITH_DROPOUT = ("alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn",
                  "vgg16_bn", "vgg19_bn", "alexnet_cifar")
 
-MODEL_NAMES = ("linear", "mlp", "lenet5", "cnn", *IMAGENET_MODELS, *CIFAR_MODELS)
+MODEL_NAMES = ("linear", "mlp", "lenet5", "cnn", *IMAGENET_MODELS, *CIFAR_MODELS, "vit")
+
+LANGUAGE_MODELS = {"bigram": BigramLM}
+"""The character language models by CLI name, each built as ``cls(vocab_size=V, **options)``
+with forward(idx (N, T)) -> logits (N, T, V), ``block_size`` (int or None), ``prefill`` and
+``decode`` (the contract the generator, :mod:`fovea.train.generate`, relies on)."""
 
 
 def _torchvision_model(name, in_shape, num_classes, options):
@@ -67,8 +74,10 @@ def build_model(name: str, in_shape=(1, 28, 28), num_classes: int = 10, **option
     torchvision's ImageNet architectures ("alexnet", "vgg11" … "vgg19", "vgg11_bn" …
     "vgg19_bn", "resnet18", "resnet34": 3-channel input; dropout for AlexNet and VGG, 0.5 by
     default) or a CIFAR-sized one ("alexnet_cifar" (dropout), "vgg11_bn_cifar",
-    "vgg16_bn_cifar", "resnet18_cifar": in_channels from in_shape[0]); every model also takes
-    ``init`` (see :func:`initialize`; "default" keeps torchvision's for its models)."""
+    "vgg16_bn_cifar", "resnet18_cifar": in_channels from in_shape[0]), or "vit" (a Vision
+    Transformer for 28×28 or 32×32 images, any channels; dropout, GELU whatever
+    ``activation``); every model also takes ``init`` (see :func:`initialize`; "default" keeps
+    torchvision's for its models and the ViT's own)."""
     size = 1
     for n in in_shape:
         size *= n
@@ -87,6 +96,9 @@ def build_model(name: str, in_shape=(1, 28, 28), num_classes: int = 10, **option
                          in_shape[-1])
     elif name in IMAGENET_MODELS or name in CIFAR_MODELS:
         model = _torchvision_model(name, in_shape, num_classes, options)
+    elif name == "vit":
+        model = ViT(tuple(in_shape[1:]), in_channels=in_shape[0], num_classes=num_classes,
+                    dropout=options.get("dropout", 0.0))
     else:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
     return initialize(model, options.get("init", "default"), act)

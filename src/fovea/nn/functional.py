@@ -23,8 +23,9 @@ from ..ops import (
     tanh,
 )
 from ..ops.activations import elu, gelu, hardtanh, leaky_relu, maxout, prelu, selu, silu, softplus
+from ..ops.attention import scaled_dot_product_attention
 from ..ops.dropout import dropout, dropout2d
-from ..ops.norm import batch_norm, group_norm, layer_norm, local_response_norm
+from ..ops.norm import batch_norm, group_norm, layer_norm, local_response_norm, rms_norm
 from ..ops.pooling import adaptive_avg_pool2d
 
 __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "relu", "sigmoid", "tanh", "softmax",
@@ -32,7 +33,7 @@ __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "relu", "sigmoid", "t
            "selu", "gelu", "silu", "softplus", "hardtanh", "maxout", "dropout", "dropout2d",
            "batch_norm", "layer_norm", "group_norm", "local_response_norm", "adaptive_avg_pool2d",
            "conv_transpose2d", "pad", "interpolate", "upsample", "upsample_nearest",
-           "upsample_bilinear", "embedding"]
+           "upsample_bilinear", "embedding", "scaled_dot_product_attention", "rms_norm"]
 
 
 def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):

@@ -1,4 +1,4 @@
-"""Normalization layers: BatchNorm1d/2d, LayerNorm, GroupNorm, LocalResponseNorm (PyTorch's
+"""Normalization layers: BatchNorm1d/2d, LayerNorm, RMSNorm, GroupNorm, LocalResponseNorm (PyTorch's
 names, arguments, parameters and state_dict keys)."""
 
 from __future__ import annotations
@@ -98,6 +98,23 @@ class BatchNorm2d(_BatchNorm):
     _dims = (4,)
 
 
+def _elementwise(module, normalized_shape, eps, elementwise_affine, bias, device, dtype):
+    """LayerNorm's and RMSNorm's settings and parameters: weight (ones) and, unless ``bias``
+    is None (RMSNorm has none) or False, bias (zeros), of shape normalized_shape."""
+    dtype = dtype or get_default_dtype()
+    if isinstance(normalized_shape, numbers.Integral):
+        normalized_shape = (normalized_shape,)
+    module.normalized_shape = tuple(int(n) for n in normalized_shape)
+    module.eps, module.elementwise_affine = eps, elementwise_affine
+    with backend.on(device) as xp:
+        module.register_parameter("weight", Parameter(
+            xp.ones(module.normalized_shape, dtype=dtype)) if elementwise_affine else None)
+        if bias is not None:
+            module.register_parameter("bias", Parameter(
+                xp.zeros(module.normalized_shape, dtype=dtype)) if elementwise_affine and bias
+                else None)
+
+
 class LayerNorm(Module):
     """Normalize over the last len(normalized_shape) dimensions; weight (ones) and bias
     (zeros) of shape normalized_shape when ``elementwise_affine``."""
@@ -105,21 +122,7 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, device=None, dtype=None):
         super().__init__()
-        dtype = dtype or get_default_dtype()
-        if isinstance(normalized_shape, numbers.Integral):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(int(n) for n in normalized_shape)
-        self.eps, self.elementwise_affine = eps, elementwise_affine
-        if elementwise_affine:
-            with backend.on(device) as xp:
-                self.weight = Parameter(xp.ones(self.normalized_shape, dtype=dtype))
-                if bias:
-                    self.bias = Parameter(xp.zeros(self.normalized_shape, dtype=dtype))
-                else:
-                    self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _elementwise(self, normalized_shape, eps, elementwise_affine, bias, device, dtype)
 
     def reset_parameters(self) -> None:
         if self.weight is not None:
@@ -129,6 +132,28 @@ class LayerNorm(Module):
 
     def forward(self, x):
         return norm.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
+
+
+class RMSNorm(Module):
+    """x / √(mean(x²) + eps) · weight over the last len(normalized_shape) dimensions; weight
+    (ones) of shape normalized_shape when ``elementwise_affine``; ``eps`` None is the input
+    dtype's machine epsilon (PyTorch's default)."""
+
+    def __init__(self, normalized_shape, eps: float | None = None,
+                 elementwise_affine: bool = True, device=None, dtype=None):
+        super().__init__()
+        _elementwise(self, normalized_shape, eps, elementwise_affine, None, device, dtype)
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            self.weight.data[...] = 1
+
+    def forward(self, x):
+        return norm.rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "

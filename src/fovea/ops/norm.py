@@ -1,4 +1,5 @@
-"""Normalization primitives: batch norm, layer norm, group norm and local response norm.
+"""Normalization primitives: batch norm, layer norm, RMS norm, group norm and local response
+norm.
 
 Batch, layer and group norm share one core: standardize x over some axes,
 x̂ = (x − μ)·σ⁻¹ with σ = √(var + eps) (the biased variance), then scale and shift by a
@@ -209,6 +210,43 @@ class LayerNorm(Function):
         return gx, gw, gb
 
 
+class RMSNorm(Function):
+    """Root-mean-square normalization over the last ``ndim`` axes (no centring), with an
+    element-wise weight (shape x.shape[-ndim:], or None):
+
+        out = x̂·w,  x̂ = x·r,  r = (mean(x²) + eps)^(−½).
+
+    Backward: with dx̂ = g·w, dx = r·(dx̂ − x̂·mean(dx̂·x̂)) (the mean over the normalized
+    axes) and dw = Σ g·x̂ over the leading axes.
+    """
+
+    def forward(self, x, weight=None, ndim=1, eps=1e-6):
+        xp = backend.namespace(x)
+        axes = tuple(range(x.ndim - ndim, x.ndim))
+        lead = tuple(range(x.ndim - ndim))
+        n = backend.scalar(max(_count(x.shape, axes), 1), x.dtype)
+        r = 1 / xp.sqrt(_dot(x, x, lead) / n + backend.scalar(eps, x.dtype))
+        xhat = xp.multiply(x, r, out=buffers.empty_like(x))
+        if self.needs_grad:
+            self.axes, self.lead, self.xhat, self.r, self.w = axes, lead, xhat, r, weight
+        return xhat if weight is None else xhat * weight
+
+    def backward(self, g):
+        need = _padded(self.needs_grad)
+        xhat, axes, lead = self.xhat, self.axes, self.lead
+        xp = backend.namespace(g)
+        gx = gw = None
+        if need[0]:
+            dxhat = g if self.w is None else xp.multiply(g, self.w, out=buffers.empty_like(g))
+            b = _dot(dxhat, xhat, lead) / backend.scalar(_count(g.shape, axes), g.dtype)
+            gx = xp.multiply(xhat, b, out=buffers.empty_like(xhat))
+            xp.subtract(dxhat, gx, out=gx)
+            gx *= self.r
+        if need[1]:
+            gw = _dot(g, xhat, axes).reshape(xhat.shape[len(lead):])
+        return gx, gw
+
+
 class GroupNorm(Function):
     """Group normalization of (N, C, *): the channels split into ``num_groups`` groups, each
     (sample, group) standardized over its channels and positions, then a per-channel affine.
@@ -376,16 +414,34 @@ def _shape_tuple(shape):
     return tuple(int(n) for n in shape)
 
 
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
-    """Layer normalization over the last len(normalized_shape) dimensions."""
+def _trailing(fn, input, normalized_shape):
+    """(input as a floating tensor, normalized_shape as a tuple), checked to be the input's
+    last dimensions."""
     x = _as_tensor(input)
     shape = _shape_tuple(normalized_shape)
     d = len(shape)
     if d == 0 or x.ndim < d or tuple(x.shape[x.ndim - d:]) != shape:
-        raise ShapeError(f"layer_norm: input of shape {tuple(x.shape)} does not end in "
+        raise ShapeError(f"{fn}: input of shape {tuple(x.shape)} does not end in "
                          f"normalized_shape {shape}")
+    return x, shape
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalization over the last len(normalized_shape) dimensions."""
+    x, shape = _trailing("layer_norm", input, normalized_shape)
     w, b = _params("layer_norm", x, weight, bias, shape)
-    return LayerNorm.apply(x, w, b, ndim=d, eps=eps)
+    return LayerNorm.apply(x, w, b, ndim=len(shape), eps=eps)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """RMS normalization over the last len(normalized_shape) dimensions:
+    x / √(mean(x²) + eps) · weight; ``eps`` None is the dtype's machine epsilon (PyTorch's
+    default)."""
+    x, shape = _trailing("rms_norm", input, normalized_shape)
+    w, _ = _params("rms_norm", x, weight, None, shape)
+    if eps is None:
+        eps = float(backend.namespace(x.data).finfo(x.dtype).eps)
+    return RMSNorm.apply(x, w, ndim=len(shape), eps=eps)
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):

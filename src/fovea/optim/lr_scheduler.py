@@ -18,7 +18,7 @@ import math
 from bisect import bisect_right
 
 __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "LinearLR",
-           "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau"]
+           "CosineAnnealingLR", "WarmupCosineLR", "OneCycleLR", "ReduceLROnPlateau"]
 
 
 class LRScheduler:
@@ -123,6 +123,38 @@ class CosineAnnealingLR(LRScheduler):
 
     def lr_at(self, base_lr, epoch):
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+
+
+class WarmupCosineLR(LRScheduler):
+    """Linear warm-up, then cosine decay to ``min_lr``, then constant: nanoGPT's ``get_lr``,
+    stepped once per iteration (W = ``warmup_iters``, D = ``lr_decay_iters``)::
+
+        it < W:       lr = base · (it + 1) / (W + 1)
+        W ≤ it ≤ D:   lr = min_lr + (base − min_lr)·(1 + cos(π·(it − W) / (D − W))) / 2
+        it > D:       lr = min_lr
+
+    ``min_lr`` is absolute (as CosineAnnealingLR's ``eta_min``), the same for every group.
+    """
+
+    def __init__(self, optimizer, warmup_iters: int, lr_decay_iters: int, min_lr: float = 0.0,
+                 last_epoch: int = -1):
+        if warmup_iters < 0 or lr_decay_iters < warmup_iters:
+            raise ValueError(f"expected 0 ≤ warmup_iters ≤ lr_decay_iters, got warmup_iters "
+                             f"{warmup_iters} and lr_decay_iters {lr_decay_iters}")
+        if min_lr < 0:
+            raise ValueError(f"min_lr must be ≥ 0, got {min_lr}")
+        self.warmup_iters, self.lr_decay_iters = int(warmup_iters), int(lr_decay_iters)
+        self.min_lr = float(min_lr)
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, base_lr, epoch):
+        warmup, decay = self.warmup_iters, self.lr_decay_iters
+        if epoch < warmup:
+            return base_lr * (epoch + 1) / (warmup + 1)
+        if epoch > decay:
+            return self.min_lr
+        ratio = (epoch - warmup) / (decay - warmup) if decay > warmup else 1.0
+        return self.min_lr + (base_lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * ratio))
 
 
 def _per_group(name, optimizer, value) -> list:

@@ -19,6 +19,7 @@ except ModuleNotFoundError:  # Python 3.10: the tomli backport
 
 from ..errors import FoveaError
 from ..files import read_regular
+from ..models import LANGUAGE_MODELS
 from ..parsing import checked
 
 
@@ -59,20 +60,27 @@ POS_FLOAT = (checked(float, lambda v: 0 < v < math.inf), "a positive number")
 NONNEG_FLOAT = (checked(float, lambda v: 0 <= v < math.inf), "a number ≥ 0")
 FRACTION = (checked(float, lambda v: 0 <= v < 1), "a fraction in [0, 1)")
 DECAY = (checked(float, lambda v: 0 < v < 1), "a number in (0, 1)")
+BETA = (checked(float, lambda v: 0 <= v < 1), "a number in [0, 1)")
 
 MODELS = ("linear", "mlp", "lenet5", "cnn", "alexnet", "vgg11", "vgg13", "vgg16", "vgg19",
           "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn", "resnet18", "resnet34",
-          "alexnet_cifar", "vgg11_bn_cifar", "vgg16_bn_cifar", "resnet18_cifar")
-DATASETS = ("mnist-mini", "mnist", "fashion-mnist", "cifar10")
+          "alexnet_cifar", "vgg11_bn_cifar", "vgg16_bn_cifar", "resnet18_cifar", "vit",
+          *LANGUAGE_MODELS)
+DATASETS = ("mnist-mini", "mnist", "fashion-mnist", "cifar10", "shakespeare")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "cosine", "step", "multistep", "exponential", "onecycle", "linear",
-             "plateau")
+             "plateau", "warmup_cosine")
 PREPROCESS = ("normalize", "none", "center", "standardize", "pca", "zca")
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "gelu", "silu",
                "softplus", "hardtanh")
 INITS = ("default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal",
          "orthogonal", "normal", "zeros")
 MONITORS = ("none", "val_loss", "val_acc", "gap")
+CELLS = ("lstm", "gru")
+LM_SIZE_OPTIONS = ("embed_dim", "hidden_size", "num_layers", "cell", "n_layer", "n_head",
+                   "n_embd", "bias", "tie_weights")
+"""The language models' size options (None: the model's own default); each is passed only to
+a model whose constructor takes it (see fovea.train.language.language_model_options)."""
 
 
 def _opt(parse_expected, default, help, **kw):
@@ -86,31 +94,43 @@ def _choice_opt(choices, default, help):
 
 
 def _dataset(text):
-    """A dataset name: one of DATASETS, or folder:PATH (PATH made absolute, so that a run
-    directory names the same folder wherever it is evaluated from)."""
+    """A dataset name: one of DATASETS, folder:PATH or text:PATH (PATH made absolute, so that a
+    run directory names the same folder or file wherever it is evaluated from)."""
     if text in DATASETS:
         return text
-    if isinstance(text, str) and text.startswith("folder:") and text[len("folder:"):].strip():
-        return "folder:" + str(Path(text[len("folder:"):]).expanduser().absolute())
+    for prefix in ("folder:", "text:"):
+        if isinstance(text, str) and text.startswith(prefix) and text[len(prefix):].strip():
+            return prefix + str(Path(text[len(prefix):]).expanduser().absolute())
     raise ValueError(text)
 
 
 OPTIONS = {
     "model": _choice_opt(MODELS, "lenet5", "the network"),
-    "dataset": Option(_dataset, "mnist-mini", "the dataset: " + ", ".join(DATASETS) + ", or "
-                      "folder:PATH (one sub-folder of images per class)",
-                      expected="one of " + ", ".join(DATASETS) + " or folder:PATH"),
+    "dataset": Option(_dataset, "mnist-mini", "the dataset: " + ", ".join(DATASETS) + ", "
+                      "folder:PATH (one sub-folder of images per class) or text:PATH (a UTF-8 "
+                      "text file, for the language models)",
+                      expected="one of " + ", ".join(DATASETS) + ", folder:PATH or text:PATH"),
     "data_dir": Option(str, None, "where the dataset files are (default: $FOVEA_DATA_DIR or a "
                        "cache)", expected="a directory"),
     "download": Option(bool, True, "download missing dataset files", kind="flag"),
-    "epochs": _opt(POS_INT, 10, "number of epochs"),
+    "epochs": _opt(POS_INT, 10, "number of epochs (image models)"),
+    "max_iters": Option(POS_INT[0], None, "training iterations of a language model (default "
+                        "2000); image models count epochs", expected=POS_INT[1]),
+    "eval_interval": _opt(POS_INT, 250, "iterations between evaluations and checkpoints "
+                          "(language models)"),
+    "eval_iters": _opt(POS_INT, 20, "batches of the validation estimate at each evaluation "
+                       "(language models)"),
+    "block_size": _opt(POS_INT, 64, "characters per training window (language models; also "
+                       "the context length of those that have one)"),
     "batch_size": _opt(POS_INT, 64, "mini-batch size"),
     "optimizer": _choice_opt(OPTIMIZERS, "adam", "the optimizer"),
     "lr": Option(POS_FLOAT[0], None, "learning rate (default 1e-3 for adam/adamw, 0.05 for "
                  "sgd, 1e-2 for rmsprop/adagrad)", expected=POS_FLOAT[1]),
     "momentum": _opt(NONNEG_FLOAT, 0.9, "momentum of sgd and rmsprop"),
+    "beta1": _opt(BETA, 0.9, "β1 of adam and adamw"),
+    "beta2": _opt(BETA, 0.999, "β2 of adam and adamw"),
     "weight_decay": _opt(NONNEG_FLOAT, 0.0, "weight decay (coupled for sgd/adam, decoupled "
-                         "for adamw)"),
+                         "for adamw; only on 2-D weights for language models)"),
     "lr_schedule": _choice_opt(SCHEDULES, "cosine", "learning-rate schedule"),
     "lr_gamma": _opt(POS_FLOAT, 0.1, "decay factor of the step/multistep/exponential "
                      "schedules and of plateau"),
@@ -118,6 +138,12 @@ OPTIONS = {
     "lr_milestones": Option(POS_INT[0], [5, 8], "epochs at which multistep decays",
                             kind="list", expected=POS_INT[1]),
     "warmup_epochs": _opt(POS_INT, 3, "epochs of the linear warm-up (schedule linear)"),
+    "warmup_iters": _opt(NONNEG_INT, 100, "iterations of the linear warm-up (schedule "
+                         "warmup_cosine)"),
+    "lr_decay_iters": Option(POS_INT[0], None, "iteration where warmup_cosine reaches min_lr "
+                             "(default: the run's last)", expected=POS_INT[1]),
+    "min_lr": Option(NONNEG_FLOAT[0], None, "the learning rate warmup_cosine decays to "
+                     "(default lr / 10)", expected=NONNEG_FLOAT[1]),
     "l1": _opt(NONNEG_FLOAT, 0.0, "L1 penalty λ·Σ|w| added to the loss"),
     "l2": _opt(NONNEG_FLOAT, 0.0, "L2 penalty λ·Σw² added to the loss"),
     "clip_grad_norm": Option(_opt_positive_float, None, "clip the global gradient norm",
@@ -130,7 +156,8 @@ OPTIONS = {
                        expected=POS_INT[1]),
     "activation": _choice_opt(ACTIVATIONS, "relu", "activation of the mlp and cnn"),
     "init": _choice_opt(INITS, "default", "weight initialization (default: PyTorch's)"),
-    "dropout": _opt(FRACTION, 0.0, "dropout probability (mlp, cnn)"),
+    "dropout": _opt(FRACTION, 0.0, "dropout probability (mlp, cnn, vit, and the language "
+                    "models that have dropout)"),
     "batchnorm": Option(bool, False, "batch normalization after each hidden layer of the mlp "
                         "(the cnn always has it)", kind="flag"),
     "preprocess": _choice_opt(PREPROCESS, "normalize", "input preprocessing fitted on the "
@@ -138,12 +165,26 @@ OPTIONS = {
     "augment": Option(str, "", "augmentation pipeline, e.g. crop:pad=2,affine:deg=10",
                       expected="an augmentation spec"),
     "early_stopping": _choice_opt(MONITORS, "none", "early-stopping monitor"),
-    "patience": _opt(POS_INT, 5, "early-stopping patience (epochs)"),
+    "patience": _opt(POS_INT, 5, "early-stopping patience (epochs; evaluations of a language "
+                     "model)"),
     "min_delta": _opt(NONNEG_FLOAT, 0.0, "smallest change that counts as an improvement"),
     "ema": Option(DECAY[0], None, "keep an exponential moving average of the weights with this "
                   "decay and evaluate/save it", expected=DECAY[1]),
     "val_fraction": _opt(FRACTION, 0.1, "fraction of the training split held out"),
     "seed": _opt(NONNEG_INT, 0, "random seed"),
+    # the language models' sizes: None lets the model choose
+    "embed_dim": Option(POS_INT[0], None, "embedding width (char_rnn)", expected=POS_INT[1]),
+    "hidden_size": Option(POS_INT[0], None, "hidden state width (char_rnn)",
+                          expected=POS_INT[1]),
+    "num_layers": Option(POS_INT[0], None, "recurrent layers (char_rnn)", expected=POS_INT[1]),
+    "cell": Option(_choice(*CELLS), None, "recurrent cell (char_rnn)", choices=CELLS,
+                   expected="one of " + ", ".join(CELLS)),
+    "n_layer": Option(POS_INT[0], None, "Transformer blocks (char_gpt)", expected=POS_INT[1]),
+    "n_head": Option(POS_INT[0], None, "attention heads (char_gpt)", expected=POS_INT[1]),
+    "n_embd": Option(POS_INT[0], None, "model width (char_gpt)", expected=POS_INT[1]),
+    "bias": Option(bool, None, "biases in linear and norm layers (char_gpt)", kind="flag"),
+    "tie_weights": Option(bool, None, "share the token embedding with the output layer "
+                          "(char_gpt)", kind="flag"),
 }
 
 

@@ -23,7 +23,7 @@ from ..ops import clamp, cross_entropy, log, softmax
 BATCH_SIZE = 500
 
 __all__ = ["BATCH_SIZE", "to_batch", "inference", "predict_logits", "predict_proba",
-           "count_correct", "evaluate", "evaluate_arrays", "to_input"]
+           "flatten_positions", "count_correct", "evaluate", "evaluate_arrays", "to_input"]
 
 
 def to_batch(x, transform=None, device=None) -> Tensor:
@@ -75,6 +75,15 @@ def predict_proba(model, images, transform=None, batch_size=BATCH_SIZE, tta=Fals
     return _outputs(model, images, transform, batch_size, head=lambda z: softmax(z, dim=1))
 
 
+def flatten_positions(logits, targets) -> tuple:
+    """A sequence model's logits (N, T, V) and targets (N, T) as (N·T, V) and (N·T,): every
+    position is a sample of the loss and the accuracy (nanoGPT's ``view(-1, V)``). Other
+    shapes pass through."""
+    if logits.ndim == 3 and targets.ndim == 2:
+        return logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+    return logits, targets
+
+
 def count_correct(logits, targets) -> int:
     """Correct argmax predictions; soft targets (probabilities) count by their argmax."""
     t = targets.data
@@ -94,7 +103,7 @@ def evaluate(model, loader, loss_fn=None, transform=None, ema=None) -> dict:
     with inference(model):
         for x, y in loader:
             x, y = to_batch(x, transform), to_batch(y)
-            logits = model(x)
+            logits, y = flatten_positions(model(x), y)
             total_loss += float(loss_fn(logits, y).item()) * len(y)
             correct += count_correct(logits, y)
             n += len(y)

@@ -39,7 +39,7 @@ METRICS = "metrics.jsonl"
 MODEL = "model.safetensors"
 LOCK = ".lock"
 RUN_FILES = (CONFIG, METRICS, MODEL, POINTER, "test_metrics.json",
-             "early_stopping.json", "preprocess.safetensors")
+             "early_stopping.json", "preprocess.safetensors", "vocab.json", "val_metrics.json")
 """The files a training run writes (with ``checkpoint-*.safetensors``): what ``--overwrite``
 replaces."""
 

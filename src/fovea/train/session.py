@@ -1,7 +1,9 @@
 """A training run from a resolved configuration (see :mod:`fovea.train.config`): data, model,
 optimizer, schedule, preprocessing, augmentation, early stopping and EMA built from the
 options, trained by the Trainer into a run directory; resumed from its checkpoint; evaluated;
-and ensembles of runs. The command line is a thin layer over this module."""
+and ensembles of runs. A language model on a text dataset trains the same way, counted in
+iterations (its pieces in :mod:`fovea.train.language`). The command line is a thin layer over
+this module."""
 
 from __future__ import annotations
 
@@ -17,17 +19,31 @@ from ..data.augment import parse_augment
 from ..data.preprocess import Normalize, load_preprocessor
 from ..data.preprocess import make_preprocessor as make_fitted_preprocessor
 from ..data.registry import dataset_info
-from ..errors import CheckpointError
+from ..errors import CheckpointError, DataError
 from ..models import build_model
 from ..serialization import load_safetensors, save_safetensors, write_json
 from .callbacks import EMA, EarlyStopping
-from .config import ConfigError, resolve
+from .config import LM_SIZE_OPTIONS, ConfigError, resolve
+from .language import (
+    DEFAULT_MAX_ITERS,
+    EVAL_BATCH_SIZE,
+    TextData,
+    build_language_model,
+    check_model_and_data,
+    decay_groups,
+    evaluate_text,
+    is_language_model,
+    language_model_options,
+    load_vocab,
+    save_vocab,
+)
 from .predict import evaluate, predict_proba
 from .run import RunDir
 from .trainer import Trainer
 
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-2, "adagrad": 1e-2}
 PREPROCESS_FILE = "preprocess.safetensors"
+VAL_METRICS = "val_metrics.json"
 
 
 # ---- pieces built from the configuration -----------------------------------------------------
@@ -64,40 +80,54 @@ def make_optimizer(config, params):
     name = config["optimizer"]
     lr = config["lr"] if config["lr"] is not None else DEFAULT_LR[name]
     wd, mom = config["weight_decay"], config["momentum"]
+    betas = (config["beta1"], config["beta2"])
     if name == "sgd":
         return optim.SGD(params, lr=lr, momentum=mom, weight_decay=wd)
     if name == "adam":
-        return optim.Adam(params, lr=lr, weight_decay=wd)
+        return optim.Adam(params, lr=lr, betas=betas, weight_decay=wd)
     if name == "adamw":
-        return optim.AdamW(params, lr=lr, weight_decay=wd)
+        return optim.AdamW(params, lr=lr, betas=betas, weight_decay=wd)
     if name == "rmsprop":
         return optim.RMSprop(params, lr=lr, momentum=mom, weight_decay=wd)
     return optim.Adagrad(params, lr=lr, weight_decay=wd)
 
 
-def make_scheduler(config, optimizer, steps_per_epoch):
-    """(scheduler or None, per_batch)."""
+def make_scheduler(config, optimizer, steps_per_epoch, iterations=None):
+    """(scheduler or None, per_batch). A run of ``iterations`` iterations (a language model's
+    max_iters) steps its schedule once per iteration and counts iterations where an epoch run
+    counts epochs (T_max, lr_step, milestones, warm-up); plateau still steps per evaluation.
+    warmup_cosine always steps per iteration (per batch in an epoch run)."""
     s = optim.lr_scheduler
-    name, epochs, gamma = config["lr_schedule"], config["epochs"], config["lr_gamma"]
+    name, gamma = config["lr_schedule"], config["lr_gamma"]
+    per_iter = iterations is not None
+    epochs = iterations if per_iter else config["epochs"]
+    total_steps = iterations if per_iter else config["epochs"] * steps_per_epoch
     if name == "constant":
         return None, False
+    if name == "warmup_cosine":
+        decay = config["lr_decay_iters"] or total_steps
+        if config["warmup_iters"] > decay:
+            raise ConfigError(f"warmup_iters {config['warmup_iters']} is beyond lr_decay_iters "
+                              f"{decay}")
+        base = optimizer.param_groups[0]["lr"]
+        min_lr = config["min_lr"] if config["min_lr"] is not None else base / 10
+        return s.WarmupCosineLR(optimizer, config["warmup_iters"], decay, min_lr), True
     if name == "cosine":
-        return s.CosineAnnealingLR(optimizer, T_max=epochs), False
+        return s.CosineAnnealingLR(optimizer, T_max=epochs), per_iter
     if name == "step":
-        return s.StepLR(optimizer, step_size=config["lr_step"], gamma=gamma), False
+        return s.StepLR(optimizer, step_size=config["lr_step"], gamma=gamma), per_iter
     if name == "multistep":
         return s.MultiStepLR(optimizer, milestones=list(config["lr_milestones"]),
-                             gamma=gamma), False
+                             gamma=gamma), per_iter
     if name == "exponential":
-        return s.ExponentialLR(optimizer, gamma=gamma), False
+        return s.ExponentialLR(optimizer, gamma=gamma), per_iter
     if name == "linear":
         return s.LinearLR(optimizer, start_factor=1 / 3,
-                          total_iters=config["warmup_epochs"]), False
+                          total_iters=config["warmup_epochs"]), per_iter
     if name == "plateau":
         return s.ReduceLROnPlateau(optimizer, factor=gamma, patience=config["lr_step"]), False
     max_lr = optimizer.param_groups[0]["lr"]
-    return s.OneCycleLR(optimizer, max_lr=max_lr, epochs=epochs,
-                        steps_per_epoch=steps_per_epoch), True
+    return s.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total_steps), True
 
 
 def make_preprocessor(config, train_images):
@@ -183,7 +213,38 @@ def train_run(config: dict, out, resume: bool = False, progress=True, log=None,
             run.remove_stale_temp_files()
         else:
             run.prepare_new(overwrite)
+        if check_model_and_data(config):
+            return _train_text_locked(run, config, out, resume, progress, log)
         return _train_locked(run, config, out, resume, progress, log)
+
+
+def _make_stopper(config, has_val: bool):
+    if config["early_stopping"] == "none":
+        return None
+    if not has_val:
+        raise ConfigError("early_stopping needs a validation split (val_fraction > 0)")
+    return EarlyStopping(config["early_stopping"], config["patience"], config["min_delta"])
+
+
+def _trainer_options(config, run, progress, log) -> dict:
+    """The Trainer's keyword arguments every kind of run takes from its configuration."""
+    return dict(l1=config["l1"], l2=config["l2"], clip_grad_norm=config["clip_grad_norm"],
+                clip_grad_value=config["clip_grad_value"], run_dir=run.path,
+                progress=progress, log=log)
+
+
+def _finish(run, model, ema, stopper, history=()):
+    """The run's final model (the EMA weights, or the best epoch's with early stopping);
+    an iteration run's early_stopping.json also names the best evaluation's iteration."""
+    if ema is not None:
+        ema.copy_to(model)
+    run.save_model(model)
+    if stopper is not None:
+        summary = stopper.summary()
+        best = summary["epoch"]
+        if best and len(history) >= best and "iter" in history[best - 1]:
+            summary["iter"] = history[best - 1]["iter"]
+        write_json(run.path / "early_stopping.json", summary)
 
 
 def _train_locked(run, config, out, resume, progress, log) -> dict:
@@ -202,12 +263,7 @@ def _train_locked(run, config, out, resume, progress, log) -> dict:
                               seed=config["seed"])
     val_loader = DataLoader(val_set, batch_size=500) if val_set is not None else None
     scheduler, per_batch = make_scheduler(config, optimizer, len(train_loader))
-    stopper = None
-    if config["early_stopping"] != "none":
-        if val_set is None:
-            raise ConfigError("early_stopping needs a validation split (val_fraction > 0)")
-        stopper = EarlyStopping(config["early_stopping"], config["patience"],
-                                config["min_delta"])
+    stopper = _make_stopper(config, val_set is not None)
     ema = EMA(model, config["ema"]) if config["ema"] else None
     saved = dict(config)
     saved.update({
@@ -221,10 +277,8 @@ def _train_locked(run, config, out, resume, progress, log) -> dict:
         saved["preprocessing"] = transform.to_config()
     trainer = Trainer(model, optimizer, transform=transform,
                       augment=make_augment(config, info["num_classes"]),
-                      scheduler=scheduler, batch_scheduler=per_batch, l1=config["l1"],
-                      l2=config["l2"], clip_grad_norm=config["clip_grad_norm"],
-                      clip_grad_value=config["clip_grad_value"], early_stopping=stopper,
-                      ema=ema, run_dir=run.path, progress=progress, log=log)
+                      scheduler=scheduler, batch_scheduler=per_batch, early_stopping=stopper,
+                      ema=ema, **_trainer_options(config, run, progress, log))
     if resume:
         trainer.resume(train_loader)
         if config["epochs"] < trainer.epoch:
@@ -242,11 +296,7 @@ def _train_locked(run, config, out, resume, progress, log) -> dict:
     trainer.on_epoch_end = lambda record: run.write_metrics(trainer.history)
     t0 = time.perf_counter()
     trainer.fit(train_loader, val_loader, config["epochs"])
-    if ema is not None:
-        ema.copy_to(model)
-    run.save_model(model)
-    if stopper is not None:
-        write_json(run.path / "early_stopping.json", stopper.summary())
+    _finish(run, model, ema, stopper)
     result = evaluate(model, DataLoader(test, batch_size=500), transform=transform)
     result["seconds"] = round(time.perf_counter() - t0, 2)
     result["epochs_run"] = trainer.epoch
@@ -254,35 +304,135 @@ def _train_locked(run, config, out, resume, progress, log) -> dict:
     return result
 
 
-def resume_config(run_dir, epochs=None) -> dict:
-    """The saved configuration of a run to resume (optionally with more epochs)."""
+def _train_text_locked(run, config, out, resume, progress, log) -> dict:
+    """A language model trained for max_iters iterations on random windows of its text,
+    evaluated (and checkpointed) every eval_interval iterations; the run directory gets
+    vocab.json besides the files of an image run, and val_metrics.json (the loss over the
+    whole validation split) instead of test_metrics.json."""
+    backend.manual_seed(config["seed"])
+    data = TextData(config["dataset"], config["val_fraction"],
+                    load_vocab(run.path) if resume else None)
+    if resume and run.config().get("text_sha256") != data.sha256:
+        raise DataError(f"{config['dataset']}: the text changed since {out} began; a resumed "
+                        f"run needs the text it was trained on")
+    options = language_model_options(config)
+    model = build_language_model(config["model"], len(data.vocab), options)
+    optimizer = make_optimizer(config, decay_groups(model, config["weight_decay"]))
+    max_iters = config["max_iters"] or DEFAULT_MAX_ITERS
+    block, batch = config["block_size"], config["batch_size"]
+    train_loader = data.train_loader(block, batch, config["seed"])
+    val_loader = data.val_estimate_loader(block, batch, config["eval_iters"], config["seed"])
+    scheduler, per_batch = make_scheduler(config, optimizer, None, iterations=max_iters)
+    stopper = _make_stopper(config, True)
+    ema = EMA(model, config["ema"]) if config["ema"] else None
+    trainer = Trainer(model, optimizer, scheduler=scheduler, batch_scheduler=per_batch,
+                      early_stopping=stopper, ema=ema, max_iters=max_iters,
+                      eval_interval=config["eval_interval"], per_char=True,
+                      **_trainer_options(config, run, progress, log))
+    if resume:
+        trainer.resume(train_loader)
+        if max_iters < trainer.iteration:
+            raise ConfigError(f"{out}: --max-iters {max_iters} is below the "
+                              f"{trainer.iteration} iterations this run has done")
+        if log:
+            log(f"resuming {out} after iter {trainer.iteration} of {max_iters}")
+    else:
+        run.create(dict(config, max_iters=max_iters, vocab_size=len(data.vocab),
+                        model_options=options, text_sha256=data.sha256,
+                        train_size=len(data.train), val_size=len(data.val)))
+        save_vocab(run.path, data.vocab)
+        if log:
+            log(f"training {config['model']} on {config['dataset']} ({len(data.train)} train, "
+                f"{len(data.val)} validation characters, {len(data.vocab)} symbols) for "
+                f"{max_iters} iterations -> {out}")
+    trainer.on_epoch_end = lambda record: run.write_metrics(trainer.history)
+    t0 = time.perf_counter()
+    trainer.fit(train_loader, val_loader)
+    _finish(run, model, ema, stopper, trainer.history)
+    result = evaluate_text(model, data, block)
+    result["seconds"] = round(time.perf_counter() - t0, 2)
+    result["iters_run"] = trainer.iteration
+    write_json(run.path / VAL_METRICS, result)
+    return result
+
+
+def resume_config(run_dir, epochs=None, max_iters=None) -> dict:
+    """The saved configuration of a run to resume (optionally with more epochs, or more
+    iterations for a language model)."""
     run = RunDir(run_dir)
     config = run.config()
     known = resolve({}, {})
     config = {k: config.get(k, v) for k, v in known.items()}
     if epochs is not None:
         config["epochs"] = epochs
+    if max_iters is not None:
+        config["max_iters"] = max_iters
     if not (run.path / "checkpoint.json").is_file():
         raise CheckpointError(f"{run.path}: no checkpoint to resume from")
     return config
 
 
 # ---- evaluation and ensembles ----------------------------------------------------------------
-def load_run_model(run):
-    """(model with its saved weights, config) of the finished run in ``run`` (a RunDir)."""
-    config = run.config()
-    try:
-        model = build_model(config["model"], tuple(config["input_shape"]),
-                            int(config["num_classes"]), **config.get("model_options", {}))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{run.path}: config.json is missing or has a bad field "
-                              f"({exc})") from None
+def _load_weights(run, model):
     try:
         model.load_state_dict(run.load_model_state())
     except (KeyError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{run.path}: the saved model does not fit its config "
                               f"({exc})") from None
-    return model, config
+    return model
+
+
+def _bad_config(run, exc):
+    return CheckpointError(f"{run.path}: config.json is missing or has a bad field ({exc})")
+
+
+def load_run_model(run):
+    """(model with its saved weights, config) of the finished run in ``run`` (a RunDir)."""
+    config = run.config()
+    if is_language_model(config.get("model")):
+        raise CheckpointError(f"{run.path}: a language-model run; it has no image model")
+    try:
+        model = build_model(config["model"], tuple(config["input_shape"]),
+                            int(config["num_classes"]), **config.get("model_options", {}))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _bad_config(run, exc) from None
+    return _load_weights(run, model), config
+
+
+def is_language_run(run_dir) -> bool:
+    """True when the run in ``run_dir`` trained a language model."""
+    return is_language_model(RunDir(run_dir).config().get("model"))
+
+
+def load_language_run(run_dir):
+    """(model with its saved weights, vocabulary, config) of a finished language-model run."""
+    run = RunDir(run_dir)
+    config = run.config()
+    vocab = load_vocab(run.path)
+    try:
+        if int(config["vocab_size"]) != len(vocab):
+            raise ValueError(f"vocab_size {config['vocab_size']}, but vocab.json holds "
+                             f"{len(vocab)} characters")
+        options = config.get("model_options", {})
+        unknown = [k for k in options if k not in (*LM_SIZE_OPTIONS, "block_size", "dropout")]
+        if unknown:
+            raise ValueError(f"unknown model option {unknown[0]!r}")
+        model = build_language_model(config["model"], len(vocab), options)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _bad_config(run, exc) from None
+    return _load_weights(run, model), vocab, config
+
+
+def evaluate_language_run(run_dir, batch_size=EVAL_BATCH_SIZE) -> dict:
+    """The loss of a language-model run over its whole validation split (see
+    :func:`fovea.train.language.evaluate_text`), with its dataset; DataError when the text
+    is not the one the run was trained on."""
+    model, vocab, config = load_language_run(run_dir)
+    data = TextData(config["dataset"], config.get("val_fraction", 0.1), vocab)
+    if data.sha256 != config.get("text_sha256"):
+        raise DataError(f"{config['dataset']}: the text changed since {run_dir} was trained")
+    return {**evaluate_text(model, data, config["block_size"], batch_size),
+            "dataset": config["dataset"]}
 
 
 def load_run(run_dir):
@@ -297,6 +447,9 @@ def ensemble(config: dict, members: int, out, average_parameters=False, progress
     """Train ``members`` runs with seeds seed, seed+1, … into out/member-i and evaluate the
     ensemble: the mean of the members' probabilities and the majority vote. With
     ``average_parameters``, also the model whose weights are the members' average."""
+    if is_language_model(config["model"]):
+        raise ConfigError(f"ensemble: {config['model']} is a language model; ensembles are of "
+                          f"image classifiers")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     info = dataset_info(config["dataset"], config["data_dir"])
@@ -344,4 +497,5 @@ def ensemble(config: dict, members: int, out, average_parameters=False, progress
 
 
 __all__ = ["train_run", "resume_config", "load_run", "load_run_model", "load_transform",
-           "ensemble", "split", "make_model", "make_optimizer", "make_scheduler"]
+           "ensemble", "split", "make_model", "make_optimizer", "make_scheduler",
+           "is_language_run", "load_language_run", "evaluate_language_run"]

@@ -1,9 +1,11 @@
 """The Trainer: epochs of augmented, regularized mini-batch descent with validation, early
 stopping, weight averaging and a checkpoint after every epoch from which a killed run resumes
-bit for bit."""
+bit for bit. A run counted in iterations (``max_iters``, a language model's) is the same loop
+whose "epochs" are the stretches of ``eval_interval`` iterations between evaluations."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 
@@ -16,7 +18,9 @@ from ..nn import CrossEntropyLoss
 from ..nn.utils import clip_grad_norm_, clip_grad_value_
 from .callbacks import EMA, EarlyStopping, snapshot, weight_penalty
 from .checkpoint import load_checkpoint, save_checkpoint, split_prefix, with_prefix
-from .predict import count_correct, evaluate, to_batch
+from .predict import count_correct, evaluate, flatten_positions, to_batch
+
+LN2 = math.log(2)
 
 
 class Trainer:
@@ -28,13 +32,20 @@ class Trainer:
     (``clip_grad_norm``, ``clip_grad_value``), the optimizer step, the EMA update and, for a
     per-batch ``scheduler`` (``batch_scheduler=True``, e.g. OneCycleLR), its step. Per epoch:
     validation, the epoch scheduler, ``early_stopping``, and a checkpoint in ``run_dir``.
+
+    With ``max_iters`` the run is counted in iterations: the training loader yields batches
+    without end (:class:`fovea.data.text.RandomWindows`), each epoch takes the next
+    ``eval_interval`` of them (fewer for the last), and progress says "iter i/N".
+    ``per_char`` reports the loss of a character model in nats and bits per character. A
+    sequence model's logits (N, T, V) and targets (N, T) count each position as a sample.
     """
 
     def __init__(self, model, optimizer, loss_fn=None, *, transform=None, augment=None,
                  scheduler=None, batch_scheduler=False, l1=0.0, l2=0.0, clip_grad_norm=None,
                  clip_grad_value=None, early_stopping: EarlyStopping | None = None,
                  ema: EMA | None = None, run_dir=None, progress=True, log=print,
-                 on_epoch_end=None, extra_state=None):
+                 on_epoch_end=None, extra_state=None, max_iters=None, eval_interval=None,
+                 per_char=False):
         self.model, self.optimizer = model, optimizer
         self.loss_fn = loss_fn or CrossEntropyLoss()
         self.transform, self.augment = transform, augment
@@ -45,9 +56,14 @@ class Trainer:
         self.run_dir, self.progress, self.log = run_dir, progress, log
         self.on_epoch_end = on_epoch_end
         self.extra_state = extra_state or {}
+        if max_iters is not None and not eval_interval:
+            raise ValueError("a run of max_iters iterations needs an eval_interval")
+        self.max_iters, self.eval_interval, self.per_char = max_iters, eval_interval, per_char
         self.history = []
         self.epoch = 0
+        self.iteration = 0  # optimizer steps done (counted for iteration runs)
         self.saved_epoch = 0  # the epoch of the last checkpoint written or resumed from
+        self.saved_iteration = 0
 
     # ---- one step and one epoch ------------------------------------------------------------
     def step(self, x, y) -> tuple:
@@ -55,7 +71,7 @@ class Trainer:
         if self.augment is not None:
             x, y = self.augment(x, y)
         x, y = to_batch(x, self.transform), to_batch(y)
-        logits = self.model(x)
+        logits, y = flatten_positions(self.model(x), y)
         loss = self.loss_fn(logits, y)
         penalty = weight_penalty(self.model, self.l1, self.l2)
         total = loss if penalty is None else loss + penalty
@@ -75,20 +91,32 @@ class Trainer:
             self.scheduler.step()
         return (value if penalty is None else float(loss.item()),
                 0.0 if penalty is None else float(penalty.item()),
-                count_correct(logits, y), len(x))
+                count_correct(logits, y), len(y))
 
     def train_epoch(self, loader, desc="train") -> dict:
         self.model.train()
         loss_sum = penalty_sum = 0.0
         correct = n = 0
-        bar = tqdm(loader, desc=desc, leave=False, disable=not self.progress, unit="batch")
+        if self.max_iters is None:
+            bar = tqdm(loader, desc=desc, leave=False, disable=not self.progress, unit="batch")
+        else:
+            todo = min(self.eval_interval, self.max_iters - self.iteration)
+            bar = tqdm(itertools.islice(loader, todo), desc="iter", leave=False,
+                       disable=not self.progress, unit="iter", initial=self.iteration,
+                       total=self.max_iters)
         for x, y in bar:
             loss, penalty, c, k = self.step(x, y)
+            self.iteration += 1
             loss_sum += loss * k
             penalty_sum += penalty * k
             correct += c
             n += k
-            bar.set_postfix(loss=f"{loss_sum / n:.4f}", acc=f"{correct / n:.4f}", refresh=False)
+            if self.per_char:
+                bar.set_postfix(loss=f"{loss_sum / n:.4f}", bpc=f"{loss_sum / n / LN2:.4f}",
+                                refresh=False)
+            else:
+                bar.set_postfix(loss=f"{loss_sum / n:.4f}", acc=f"{correct / n:.4f}",
+                                refresh=False)
         bar.close()
         d = max(n, 1)
         out = {"loss": loss_sum / d, "accuracy": correct / d, "n": n}
@@ -97,9 +125,13 @@ class Trainer:
         return out
 
     # ---- the run --------------------------------------------------------------------------
-    def fit(self, train_loader, val_loader, epochs: int) -> list:
-        """Train until ``epochs`` epochs are done (counting those of a resumed checkpoint) or
-        early stopping says stop; returns the per-epoch records."""
+    def fit(self, train_loader, val_loader, epochs: int | None = None) -> list:
+        """Train until ``epochs`` epochs are done (counting those of a resumed checkpoint), or
+        ``max_iters`` iterations in an iteration run, or early stopping says stop; returns the
+        per-epoch records."""
+        if self.max_iters is not None:
+            left = max(0, self.max_iters - self.iteration)
+            epochs = self.epoch + -(-left // self.eval_interval)
         while self.epoch < epochs:
             epoch = self.epoch + 1
             t0 = time.perf_counter()
@@ -114,6 +146,11 @@ class Trainer:
             }
             if "penalty" in tr:  # the regularization term, reported apart from the data loss
                 record["train_penalty"] = tr["penalty"]
+            if self.max_iters is not None:
+                record["iter"] = self.iteration
+            if self.per_char:
+                record["train_bpc"] = tr["loss"] / LN2
+                record["val_bpc"] = va["loss"] / LN2 if va else None
             if self.scheduler is not None and not self.batch_scheduler:
                 if getattr(self.scheduler, "needs_metric", False):  # ReduceLROnPlateau
                     self.scheduler.step(record["val_loss"] if va else tr["loss"])
@@ -125,14 +162,13 @@ class Trainer:
             if self.early_stopping is not None and va is not None:
                 stop = self.early_stopping.update(record, self.model)
             if self.log is not None:
-                val = f"  val loss {va['loss']:.4f} acc {va['accuracy']:.4f}" if va else ""
-                self.log(f"epoch {epoch}/{epochs}  train loss {tr['loss']:.4f} "
-                         f"acc {tr['accuracy']:.4f}{val}  ({record['seconds']:.1f} s)")
+                self.log(self._line(epoch, epochs, tr, va, record["seconds"]))
             if self.run_dir is not None:
                 bad = [name for name, p in self.model.named_parameters()
                        if not bool(backend.namespace(p.data).isfinite(p.data).all())]
                 if bad:  # never checkpoint NaN weights over the last finite ones
-                    self.diverged(f"{bad[0]} holds non-finite values", epoch)
+                    self.diverged(f"{bad[0]} holds non-finite values", epoch,
+                                  self.iteration)
                 self.save_checkpoint(train_loader, stopped=stop)
             if self.on_epoch_end is not None:
                 self.on_epoch_end(record)
@@ -142,14 +178,34 @@ class Trainer:
             self.early_stopping.restore(self.model)
         return self.history
 
-    def diverged(self, what: str, epoch=None):
-        """Raise TrainingDiverged: ``what`` went non-finite in ``epoch`` (the current one)."""
-        epoch = self.epoch + 1 if epoch is None else epoch
+    def _line(self, epoch, epochs, tr, va, seconds) -> str:
+        """The log line of an epoch: loss and accuracy, or nats and bits per character."""
+        def scores(name, m):
+            if self.per_char:
+                return (f"{name} loss {m['loss']:.4f} nats/char "
+                        f"({m['loss'] / LN2:.4f} bits/char)")
+            return f"{name} loss {m['loss']:.4f} acc {m['accuracy']:.4f}"
+
+        where = (f"epoch {epoch}/{epochs}" if self.max_iters is None
+                 else f"iter {self.iteration}/{self.max_iters}")
+        val = f"  {scores('val', va)}" if va else ""
+        return f"{where}  {scores('train', tr)}{val}  ({seconds:.1f} s)"
+
+    def diverged(self, what: str, epoch=None, iteration=None):
+        """Raise TrainingDiverged: ``what`` went non-finite in ``epoch`` (the current one), or
+        at ``iteration`` (the current one) in an iteration run."""
+        if self.max_iters is None:
+            epoch = self.epoch + 1 if epoch is None else epoch
+            where, saved, done = f"in epoch {epoch}", f"epoch {self.saved_epoch}", self.saved_epoch
+        else:
+            iteration = self.iteration + 1 if iteration is None else iteration
+            where, saved = f"at iter {iteration}", f"iter {self.saved_iteration}"
+            done = self.saved_epoch
         kept = ""
         if self.run_dir is not None:
-            kept = (f"; the checkpoint of epoch {self.saved_epoch} in {self.run_dir} is kept"
-                    if self.saved_epoch else "; no checkpoint was written")
-        raise TrainingDiverged(f"training diverged in epoch {epoch}: {what}{kept}; lower the "
+            kept = (f"; the checkpoint of {saved} in {self.run_dir} is kept"
+                    if done else "; no checkpoint was written")
+        raise TrainingDiverged(f"training diverged {where}: {what}{kept}; lower the "
                                f"learning rate or clip the gradients")
 
     # ---- checkpoints ------------------------------------------------------------------------
@@ -179,6 +235,7 @@ class Trainer:
                     else None,
                     "augment": self.augment.state_dict()
                     if hasattr(self.augment, "state_dict") else None},
+            "iteration": self.iteration,
             **self.extra_state,
         }
         return arrays, meta
@@ -187,7 +244,7 @@ class Trainer:
         arrays, meta = self.state(train_loader)
         meta["stopped"] = bool(stopped)
         path = save_checkpoint(self.run_dir, self.epoch, arrays, meta)
-        self.saved_epoch = self.epoch
+        self.saved_epoch, self.saved_iteration = self.epoch, self.iteration
         return path
 
     def resume(self, train_loader) -> dict:
@@ -205,7 +262,7 @@ class Trainer:
             detail = f"no {exc.args[0]!r} entry" if isinstance(exc, KeyError) else exc
             raise CheckpointError(f"{self.run_dir}: the checkpoint does not fit this "
                                   f"training setup ({detail})") from None
-        self.saved_epoch = self.epoch
+        self.saved_epoch, self.saved_iteration = self.epoch, self.iteration
         return meta
 
     def _resume_rest(self, train_loader, arrays, meta):
@@ -235,6 +292,7 @@ class Trainer:
             self.augment.load_state_dict(rng["augment"])
         self.history = list(meta["history"])
         self.epoch = int(meta["epoch"])
+        self.iteration = int(meta.get("iteration", 0))
 
 
 __all__ = ["Trainer", "snapshot"]
