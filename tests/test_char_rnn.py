@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 import fovea
+from fovea.errors import ShapeError
 from fovea.models import CharRNN
+from fovea.train.generate import generate
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -42,3 +44,22 @@ def test_parameter_names():
 def test_unknown_cell_is_a_value_error():
     with pytest.raises(ValueError, match="cell"):
         CharRNN(5, cell="transformer")
+
+
+def test_greedy_generation_follows_the_full_forward():
+    fovea.manual_seed(1)
+    model = CharRNN(9, embed_dim=4, hidden_size=8, num_layers=2)
+    model.eval()
+    tokens = generate(model, [3, 1, 4], 6, temperature=1.0, top_k=1, seed=0)
+    with fovea.no_grad():
+        logits = model(fovea.tensor(np.array([tokens]))).data[0]
+    # each new token is the argmax after the tokens before it
+    assert tokens[3:] == [int(i) for i in logits[2:-1].argmax(axis=1)]
+
+
+def test_wrong_id_shapes_are_shape_errors():
+    model = CharRNN(5, embed_dim=4, hidden_size=6, num_layers=1)
+    with pytest.raises(ShapeError, match=r"\(N, T\)"):
+        model(fovea.tensor(np.zeros(4, np.int64)))
+    with pytest.raises(ShapeError, match=r"\(N,\)"):
+        model.decode(np.zeros((2, 1), np.int64), None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .. import backend, nn
 from ..autograd import Tensor
+from ..errors import ShapeError
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -27,6 +28,9 @@ class CharRNN(nn.Module):
         self.head = nn.Linear(hidden_size, vocab_size)
 
     def _run(self, idx, state=None):
+        if idx.ndim != 2 or idx.shape[1] == 0:
+            raise ShapeError(f"CharRNN takes token ids (N, T) with T ≥ 1, got shape "
+                             f"{tuple(idx.shape)}")
         out, state = self.rnn(self.embedding(idx), state)
         return self.head(out), state
 
@@ -44,5 +48,8 @@ class CharRNN(nn.Module):
 
     def decode(self, token, cache):
         """(logits (N, V), new state) for the next token (N,) after the tokens in ``cache``."""
+        if token.ndim != 1:
+            raise ShapeError(f"decode takes one token per sequence (N,), got shape "
+                             f"{tuple(token.shape)}")
         logits, state = self._run(self._ids(token[:, None]), cache)
         return backend.to_numpy(logits.data[:, -1]), state
