@@ -46,7 +46,7 @@ _WITH_DROPOUT = ("alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg
 
 MODEL_NAMES = ("linear", "mlp", "lenet5", "cnn", *IMAGENET_MODELS, *CIFAR_MODELS, "vit")
 
-LANGUAGE_MODELS = {"bigram": BigramLM}
+LANGUAGE_MODELS = {"bigram": BigramLM, "char_rnn": CharRNN}
 """The character language models by CLI name, each built as ``cls(vocab_size=V, **options)``
 with forward(idx (N, T)) -> logits (N, T, V), ``block_size`` (int or None), ``prefill`` and
 ``decode`` (the contract the generator, :mod:`fovea.train.generate`, relies on)."""
