@@ -5,6 +5,7 @@ from __future__ import annotations
 from .alexnet import AlexNet, AlexNetCIFAR, alexnet, alexnet_cifar
 from .bigram import BigramLM
 from .blocks import ACTIVATIONS, INITS, activation_module, initialize
+from .char_rnn import CharRNN
 from .classic import MLP, LeNet5, LinearClassifier
 from .cnn import SmallCNN
 from .gpt import GPT
@@ -30,7 +31,8 @@ __all__ = ["LinearClassifier", "MLP", "LeNet5", "SmallCNN", "build_model", "MODE
            "AlexNet", "AlexNetCIFAR", "VGG", "VGGCIFAR", "ResNet", "BasicBlock",
            "alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn",
            "vgg19_bn", "resnet18", "resnet34", "alexnet_cifar", "vgg11_bn_cifar",
-           "vgg16_bn_cifar", "resnet18_cifar", "BigramLM", "LANGUAGE_MODELS", "ViT", "GPT"]
+           "vgg16_bn_cifar", "resnet18_cifar", "BigramLM", "LANGUAGE_MODELS", "ViT", "CharRNN",
+           "GPT"]
 
 # torchvision's ImageNet architectures (3-channel input, 1000 classes by default) and the
 # CIFAR-sized variants (any input channels); "dropout" applies to those that have it
@@ -46,7 +48,7 @@ _WITH_DROPOUT = ("alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg
 
 MODEL_NAMES = ("linear", "mlp", "lenet5", "cnn", *IMAGENET_MODELS, *CIFAR_MODELS, "vit")
 
-LANGUAGE_MODELS = {"bigram": BigramLM}
+LANGUAGE_MODELS = {"bigram": BigramLM, "char_rnn": CharRNN}
 """The character language models by CLI name, each built as ``cls(vocab_size=V, **options)``
 with forward(idx (N, T)) -> logits (N, T, V), ``block_size`` (int or None), ``prefill`` and
 ``decode`` (the contract the generator, :mod:`fovea.train.generate`, relies on)."""

@@ -33,6 +33,7 @@ from .normalization import (
 )
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from .resample import Upsample
 from .transformer import (
     Transformer,
@@ -51,4 +52,5 @@ __all__ = ["functional", "init", "utils", "Module", "ModuleList", "Parameter", "
            "ConvTranspose2d", "Upsample", "Embedding", "MultiheadAttention", "RMSNorm",
            "Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
            "TransformerDecoderLayer", "SinusoidalPositionalEncoding",
-           "LearnedPositionalEmbedding"]
+           "LearnedPositionalEmbedding", "RNNBase", "RNN", "LSTM", "GRU", "RNNCell",
+           "LSTMCell", "GRUCell"]
