@@ -10,7 +10,8 @@ BLAS and for PyTorch.
 Workloads run in blocks (each side ``--block`` calls, its first dropped), alternating, so that
 one library's spinning worker threads do not slow the other's calls.
 
-Cases (``CASES``; ``--case`` picks some, all by default):
+Cases (``CASES``, each a function of the arguments giving (name, fovea workload, PyTorch
+workload) rows; ``--case`` picks some, all by default):
 - char_gpt: nanoGPT's CPU recipe model (vocab 65, 4 layers, 4 heads, width 128, context 64,
   no bias, no dropout) against PyTorch's nanoGPT (tests/torch_gpt.py): a training step
   (forward, cross-entropy, backward, AdamW with nanoGPT's weight-decay groups) on batches of
@@ -18,6 +19,8 @@ Cases (``CASES``; ``--case`` picks some, all by default):
   prompt) with the key/value cache as ``fovea generate`` runs it (decode while the cache has
   room, then the last 64 tokens prefilled again per token), PyTorch with the same algorithm,
   and for information PyTorch as nanoGPT generates (the whole context per token, no cache).
+- char_rnn: benchmarks/sequence_rnn.py's CharRNN training step (2-layer LSTM, width 256,
+  batch 32 × 128), on the same weights in both frameworks.
 """
 
 from __future__ import annotations
@@ -146,8 +149,18 @@ def char_gpt(args):
     return rows
 
 
-# the lead adds char_rnn here from benchmarks/sequence_rnn.py: a function args -> rows
-CASES = {"char_gpt": char_gpt}
+def char_rnn(args):
+    """The row of benchmarks/sequence_rnn.py's CharRNN training step (2-layer LSTM of width
+    256 over embeddings of 64, batch 32 × 128, Adam), both frameworks on the same weights."""
+    import sequence_rnn as rnn
+
+    batches = rnn.token_batches(32, 128)
+    f_step, model = rnn.fovea_case(batches, "lstm")
+    t_step = rnn.torch_case(batches, "lstm", {k: v.data for k, v in model.state_dict().items()})
+    return [("char_rnn train step (32×128, LSTM 2×256)", f_step, t_step)]
+
+
+CASES = {"char_gpt": char_gpt, "char_rnn": char_rnn}  # name: args -> (name, fovea, torch) rows
 
 
 def median_block_times(fns, rounds, block, clock):
