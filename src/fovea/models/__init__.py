@@ -48,7 +48,7 @@ _WITH_DROPOUT = ("alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg
 
 MODEL_NAMES = ("linear", "mlp", "lenet5", "cnn", *IMAGENET_MODELS, *CIFAR_MODELS, "vit")
 
-LANGUAGE_MODELS = {"bigram": BigramLM, "char_rnn": CharRNN}
+LANGUAGE_MODELS = {"bigram": BigramLM, "char_rnn": CharRNN, "char_gpt": GPT}
 """The character language models by CLI name, each built as ``cls(vocab_size=V, **options)``
 with forward(idx (N, T)) -> logits (N, T, V), ``block_size`` (int or None), ``prefill`` and
 ``decode`` (the contract the generator, :mod:`fovea.train.generate`, relies on)."""
