@@ -121,6 +121,28 @@ def test_cache_matches_torch_reference_cache():
         assert_close(f_logits, t_logits.numpy(), 1e-5, f"decode logits at {t}")
 
 
+def test_prefill_lays_weights_out_column_major_without_changing_them():
+    # generation's x Wᵀ runs on column-major weights; values, keys and training are unchanged
+    ref, model = _pair()
+    before = {k: v.data.copy() for k, v in model.state_dict().items()}
+    idx = _tokens((1, 5), seed=6)
+    model.prefill(idx)
+    weights = [m.weight.data for m in model.modules() if isinstance(m, fovea.nn.Linear)]
+    assert weights and all(w.flags.f_contiguous for w in weights)
+    after = model.state_dict()
+    assert set(after) == set(before)
+    for k, v in after.items():
+        np.testing.assert_array_equal(v.data, before[k], err_msg=k)
+    assert_close(model(fovea.tensor(idx)).data, ref(torch.from_numpy(idx)).detach().numpy(),
+                 1e-5, "logits after prefill")
+    model.load_state_dict(before)  # in place: the layout stays
+    assert all(m.weight.data.flags.f_contiguous for m in model.modules()
+               if isinstance(m, fovea.nn.Linear))
+    loss = model(fovea.tensor(idx)).sum()
+    loss.backward()
+    assert model.lm_head.weight.grad.shape == model.lm_head.weight.shape
+
+
 def test_too_long_input_is_a_shape_error():
     model = GPT(**SMALL)
     with pytest.raises(ShapeError, match="block_size 8"):

