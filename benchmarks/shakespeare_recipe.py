@@ -47,10 +47,10 @@ def nanogpt_lr(it, cfg):
 
 def run_fovea(config_path, out):
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "fovea", "train", "--config", str(config_path),
+    subprocess.run([sys.executable, "-m", "fovea.cli", "train", "--quiet", "--config", str(config_path),
                     "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
-    result = subprocess.run([sys.executable, "-m", "fovea", "evaluate", str(out), "--json"],
+    result = subprocess.run([sys.executable, "-m", "fovea.cli", "evaluate", str(out), "--json"],
                             check=True, capture_output=True, text=True)
     history = json.loads((out / "checkpoint.json").read_text())["history"]
     return seconds, json.loads(result.stdout)["loss"], history[-1]["val_loss"]
