@@ -126,3 +126,16 @@ def kill_and_resume(train_args, tmp_path, killed_when, settle=0.0, timeout=300):
     _, err = ref.communicate(timeout=timeout)
     assert ref.returncode == 0, err
     return full, killed, at_kill
+
+
+def fovea_in_process(capsys, *args):
+    """Run ``fovea ARGS`` in this process (``fovea.cli.main``): exit code, stdout, stderr
+    (argparse errors included)."""
+    from fovea.cli import main
+
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -9,24 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import fovea_in_process as fovea
 
-from fovea.cli import main
 from fovea.filters import convolve, correlate
 from fovea.filters import kernels as K
 from fovea.filters.io import read_image, write_image
 from fovea.filters.smoothing import gaussian_filter
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-
-
-def fovea(capsys, *args):
-    """Run ``fovea ARGS`` in-process: exit code, stdout, stderr (argparse errors included)."""
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_one_line_error(code, err):

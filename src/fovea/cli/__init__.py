@@ -1,6 +1,6 @@
 """The ``fovea`` command line: train, evaluate, generate, ensemble, filter, plot, predict,
-export, convert-weights — one module per subcommand, each a thin layer over the library, and this
-dispatcher.
+export, convert-weights, lab — one module per subcommand, each a thin layer over the library,
+and this dispatcher.
 
 Bad input, an OS error (with the path it concerns) or running out of memory prints one line
 to stderr and exits with status 2; an interrupt exits with 130, saying how to resume a
@@ -21,6 +21,7 @@ from .evaluate import add_evaluate_parser
 from .export import add_export_parser
 from .filter import add_filter_parser
 from .generate import add_generate_parser
+from .lab import add_lab_parser
 from .plot import add_plot_parser
 from .predict import add_predict_parser
 from .train import add_train_parser
@@ -29,7 +30,7 @@ __all__ = ["main", "build_parser"]
 
 SUBCOMMANDS = (add_train_parser, add_evaluate_parser, add_generate_parser, add_ensemble_parser,
                add_filter_parser, add_plot_parser, add_predict_parser, add_export_parser,
-               add_convert_parser)
+               add_convert_parser, add_lab_parser)
 """Each adds its subcommand to the parser, in the order ``fovea --help`` lists them."""
 
 
