@@ -99,7 +99,7 @@ def cmd_run(args) -> int:
     if failed:
         print(f"fovea lab run: {len(failed)} experiment{'s' if len(failed) > 1 else ''} "
               f"failed: {', '.join(r['name'] for r in failed)} "
-              f"(errors in {args.out / 'report.md'})", file=sys.stderr)
+              f"(each traceback in {args.out / 'records'}/NAME.json)", file=sys.stderr)
         return EXIT_FAILED
     return 0
 
