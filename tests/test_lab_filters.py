@@ -10,7 +10,7 @@ from fovea.lab import EXPERIMENTS, VERDICTS, Context, Result
 from fovea.lab import filters as lab_filters
 
 NAMES = [name for name, e in EXPERIMENTS.items() if e.run.__module__ == lab_filters.__name__]
-TIMING_PREFIXES = ("ms_", "speedup_", "log_log_slope")
+TIMING_PREFIXES = ("ms_", "speedup_", "log_log_slope", "separable_method_overhead")
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,8 @@ def test_every_experiment_records_a_verdict_and_its_figures(results):
     records, out = results
     assert {"mean_filter", "convolution_example", "impulse_filter", "shift_filter",
             "third_blur", "sharpening", "linearity", "separable_speed",
-            "box_vs_gaussian"} <= set(records)
+            "box_vs_gaussian", "step_edge_derivatives", "gradient_magnitude_orientation",
+            "canny_real_image"} <= set(records)
     for name, r in records.items():
         assert isinstance(r, Result) and r.name == name
         assert r.section.startswith("1.1") and r.claim and r.method
@@ -111,3 +112,28 @@ def test_same_seed_same_numbers(results, tmp_path):
         first = {k: v for k, v in records[name].numbers.items()
                  if not k.startswith(TIMING_PREFIXES)}
         assert strip == first, name
+
+
+def test_step_edge_derivatives_are_the_notes_255(results):
+    n = results[0]["step_edge_derivatives"].numbers
+    assert n["forward_nonzero_columns"] == "7 15"
+    assert (n["forward_at_rise"], n["forward_at_fall"]) == (255.0, -255.0)
+    assert n["central_peak"] == 127.5 and n["central_pixels_per_edge"] == 2
+    # the second derivative's sign order tells dark→bright from bright→dark
+    assert (n["second_dark_side_of_rise"], n["second_bright_side_of_rise"]) == (255.0, -255.0)
+    assert (n["second_bright_side_of_fall"], n["second_dark_side_of_fall"]) == (-255.0, 255.0)
+    assert n["zero_crossings_after_columns"] == "7 15"
+
+
+def test_gradient_lives_on_the_contour_and_points_uphill(results):
+    n = results[0]["gradient_magnitude_orientation"].numbers
+    assert n["gradient_share_within_2px_of_contour"] > 2 * n["contour_band_area_share"]
+    assert n["strong_pixels_pointing_uphill"] > 0.95
+    assert n["disk_rim_orientation_error_mean_deg"] < 10
+    assert abs(n["disk_magnitude_peak_radius"] - n["disk_radius"]) < 1.5
+
+
+def test_canny_outlines_the_digits(results):
+    n = results[0]["canny_real_image"].numbers
+    assert n["edge_precision_within_2px"] > 0.9 and n["contour_recall_within_2px"] > 0.9
+    assert n["edge_mean_8_neighbours"] < 4 and n["thinning_factor"] > 2
