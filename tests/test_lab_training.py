@@ -1,0 +1,56 @@
+"""fovea.lab.training: each chapter-3 experiment in quick mode points the way its claim says,
+and is the same for the same seed."""
+
+import pytest
+
+from fovea.lab import EXPERIMENTS, VERDICTS, Context
+
+
+def run(name, tmp_path, seed=0):
+    return EXPERIMENTS[name].run(Context(seed, True, tmp_path))
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = run(name, tmp_path_factory.mktemp(name))
+        return cache[name]
+    return get
+
+
+def check_record(result):
+    assert result.verdict.startswith(VERDICTS)
+    assert result.figures and result.claim and result.method
+    assert all(isinstance(v, (int, float, str)) for v in result.numbers.values())
+
+
+def test_sigmoid_saturation(results):
+    r = results("sigmoid_saturation")
+    check_record(r)
+    n = r.numbers
+    assert n["dsigma(10) autograd"] < 1e-4 and n["dsigma(-10) autograd"] < 1e-4
+    assert n["dsigma(0) autograd"] == pytest.approx(0.25)
+    assert n["sigma(10)"] > 0.9999  # the notes say ≈ 0
+    assert r.verdict.startswith("the notes slip")
+    # the sigmoid net's first-layer gradient is orders of magnitude below the ReLU net's
+    assert n["sigmoid/relu first-layer grad norm at init"] < 1e-2
+    assert n["sigmoid init: first/last"] < 1e-2 < n["relu init: first/last"]
+
+
+def test_init_activations(results):
+    r = results("init_activations")
+    check_record(r)
+    n = r.numbers
+    for act in ("tanh", "relu"):
+        assert n[f"{act} std 0.01: std layer 10"] < 1e-5 * n[f"{act} std 0.01: std layer 1"]
+    assert n["relu std 1.0: std layer 10"] > 1e6
+    assert n["tanh std 1.0: saturated fraction (|a|>0.99) at layer 10"] > 0.5
+    assert 0.5 < n["relu He: std layer 10 / layer 1"] < 2
+
+
+def test_same_seed_same_numbers(tmp_path, results):
+    for name in ("init_activations", "sigmoid_saturation"):
+        assert run(name, tmp_path / "again").numbers == results(name).numbers
