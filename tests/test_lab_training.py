@@ -51,6 +51,20 @@ def test_init_activations(results):
     assert 0.5 < n["relu He: std layer 10 / layer 1"] < 2
 
 
+def test_dropout_expectation(results):
+    r = results("dropout_expectation")
+    check_record(r)
+    n = r.numbers
+    one = "one dropout layer"
+    # the Monte-Carlo mean approaches the eval output, about as 1/sqrt(K)
+    assert n[f"{one}: RMS error K=256"] < n[f"{one}: RMS error K=1"] / 8
+    assert -0.7 < n[f"{one}: log-log slope of error vs K"] < -0.3
+    assert n["two dropout layers: RMS error K=256"] < n["two dropout layers: RMS error K=1"]
+    assert n[f"{one}: argmax agreement MC(K=256) vs eval"] > 0.95
+    assert n["rewritten scale-at-test: prediction agreement"] == 1.0
+    assert n["rewritten scale-at-test: max |logit difference| vs inverted"] < 1e-4
+
+
 def test_same_seed_same_numbers(tmp_path, results):
-    for name in ("init_activations", "sigmoid_saturation"):
+    for name in ("init_activations", "sigmoid_saturation", "dropout_expectation"):
         assert run(name, tmp_path / "again").numbers == results(name).numbers

@@ -245,3 +245,132 @@ def init_activations(ctx: Context) -> Result:
         f"ReLU {stds['relu', 'std 0.01'][-1]:.1e} at layer {depth}), std 1.0 saturates tanh and "
         f"blows up ReLU ({stds['relu', 'std 1.0'][-1]:.1e}), Xavier keeps tanh alive and He "
         f"keeps ReLU's std within a factor {max(he) / min(he):.2f} over depth.")
+
+
+# ---- §3.5.1 dropout's test-time expectation ------------------------------------------------
+class _ScaleAtTestDropout(nn.Module):
+    """The notes' dropout: in training keep each unit with probability 1 − p without rescaling,
+    at test multiply by 1 − p. Built from fovea's (inverted) Dropout times 1 − p: in training
+    that is mask·x, in eval (Dropout the identity) (1 − p)·x."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+        self.drop = nn.Dropout(p)
+
+    def forward(self, x):
+        return self.drop(x) * (1.0 - self.p)
+
+
+def _scale_at_test(model, p: float):
+    """``model`` (an MLP with Dropout) with its Dropout layers made scale-at-test ones."""
+    model.layers = nn.Sequential(*[_ScaleAtTestDropout(p) if isinstance(m, nn.Dropout) else m
+                                   for m in model.layers])
+    return model
+
+
+def _mc_errors(model, x, passes: int, seed: int):
+    """Logits of ``passes`` training-mode forward passes (fresh masks each) of ``x`` and the
+    eval-mode logits; returns (eval logits, the running Monte-Carlo means (passes, N, C))."""
+    with no_grad():
+        model.eval()
+        reference = _numpy(model(Tensor(x)))
+        model.train()
+        backend.manual_seed(seed)
+        samples = np.stack([_numpy(model(Tensor(x))) for _ in range(passes)])
+    model.eval()
+    running = np.cumsum(samples, axis=0, dtype=np.float64)
+    running /= np.arange(1, passes + 1)[:, None, None]
+    return reference, running
+
+
+@experiment("3.5.1", "The behaviour of dropout is something that we want to have only during "
+            "training, not during testing. We want to average out the randomness during test "
+            "time … the expectation value at training time is just multiplied by the value of "
+            "the dropout", 60, 8)
+def dropout_expectation(ctx: Context) -> Result:
+    p = 0.5
+    hidden, steps, passes = (128, 150, 256) if ctx.quick else (512, 1500, 1024)
+    x, y, data = _mnist(ctx, "train", 3000 if ctx.quick else 20000)
+    xt, yt, _ = _mnist(ctx, "test", 500 if ctx.quick else 2000)
+    numbers = {"p": p}
+
+    def trained(sizes, seed_offset=0, scale_at_test=False):
+        _seed(ctx, seed_offset)
+        model = MLP(sizes, "relu", dropout=p)
+        if scale_at_test:
+            _scale_at_test(model, p)
+        _train(model, x, y, steps, lr=0.05, batch=64, seed=ctx.seed + seed_offset)
+        model.eval()
+        return model
+
+    ks = 2 ** np.arange(int(math.log2(passes)) + 1)
+    curves = {}
+    nets = {"one dropout layer": (784, hidden, 10), "two dropout layers": (784, hidden, hidden, 10)}
+    models = {}
+    for label, sizes in nets.items():
+        model = models[label] = trained(sizes)
+        reference, running = _mc_errors(model, xt, passes, ctx.seed + 100)
+        err = np.sqrt(((running[ks - 1] - reference) ** 2).mean(axis=(1, 2)))
+        curves[label] = err
+        slope = float(np.polyfit(np.log(ks), np.log(err), 1)[0])
+        numbers[f"{label}: RMS error K=1"] = float(err[0])
+        numbers[f"{label}: RMS error K={passes}"] = float(err[-1])
+        numbers[f"{label}: log-log slope of error vs K"] = slope
+        numbers[f"{label}: argmax agreement MC(K={passes}) vs eval"] = float(
+            (running[-1].argmax(1) == reference.argmax(1)).mean())
+        numbers[f"{label}: eval test accuracy"] = float((reference.argmax(1) == yt).mean())
+
+    # scale at test vs inverted: (i) the same function rewritten (W2' = W2 / (1 − p) gives the
+    # same training-time outputs for every mask), (ii) trained from the same start and batches
+    inverted = models["one dropout layer"]
+    with no_grad():
+        ref = _numpy(inverted(Tensor(xt)))
+        converted = _scale_at_test(MLP(nets["one dropout layer"], "relu", dropout=p), p)
+        state = {k: v.data.copy() for k, v in inverted.state_dict().items()}
+        state["layers.4.weight"] = state["layers.4.weight"] / np.float32(1 - p)
+        converted.load_state_dict({k: Tensor(v) for k, v in state.items()})
+        converted.eval()
+        out = _numpy(converted(Tensor(xt)))
+    numbers["rewritten scale-at-test: max |logit difference| vs inverted"] = float(
+        np.abs(out - ref).max())
+    numbers["rewritten scale-at-test: prediction agreement"] = float(
+        (out.argmax(1) == ref.argmax(1)).mean())
+    own_net = trained(nets["one dropout layer"], scale_at_test=True)
+    other_net = trained(nets["one dropout layer"], seed_offset=1)
+    with no_grad():
+        own, other_seed = _numpy(own_net(Tensor(xt))), _numpy(other_net(Tensor(xt)))
+    numbers["trained scale-at-test: prediction agreement with inverted"] = float(
+        (own.argmax(1) == ref.argmax(1)).mean())
+    numbers["trained scale-at-test: test accuracy"] = float((own.argmax(1) == yt).mean())
+    numbers["baseline: agreement of two inverted nets, different seeds"] = float(
+        (other_seed.argmax(1) == ref.argmax(1)).mean())
+
+    fig = _new_figure((5.5, 4))
+    ax = fig.add_subplot(1, 1, 1)
+    for label, err in curves.items():
+        ax.loglog(ks, err, marker="o", ms=3, label=label)
+    first = curves["one dropout layer"][0]
+    ax.loglog(ks, first / np.sqrt(ks), "k:", label="∝ 1/√K")
+    _label(ax, "K (dropout masks averaged)", "RMS(MC mean − eval logits)",
+           f"dropout p={p}: Monte-Carlo mean vs eval output")
+    name = _save_figure(ctx, fig, "dropout_expectation.png")
+
+    one, two = "one dropout layer", "two dropout layers"
+    return Result(
+        "dropout_expectation", "3.5.1", _claim("dropout_expectation"),
+        f"ReLU MLPs 784-{hidden}-10 (one Dropout(p={p}) before the output layer) and "
+        f"784-{hidden}-{hidden}-10 (two), trained {steps} SGD steps (lr 0.05, momentum 0.9, "
+        f"batch 64) on {len(y)} {data} images with fovea's inverted dropout. On {len(yt)} test "
+        f"images: the mean of K training-mode passes (fresh masks) against the eval-mode logits "
+        f"for K = 1…{passes}. Scale-at-test dropout (mask without rescaling in training, × (1 − p)"
+        f" at test) both as the inverted net rewritten (last weight / (1 − p)) and trained from "
+        f"the same start and batches.",
+        numbers, [name],
+        f"holds: the Monte-Carlo mean converges to the eval output (RMS error "
+        f"{numbers[one + ': RMS error K=1']:.3f} → {numbers[f'{one}: RMS error K={passes}']:.4f},"
+        f" slope {numbers[one + ': log-log slope of error vs K']:.2f} ≈ −½) exactly when the "
+        f"dropped units enter a linear layer, and to within a floor of "
+        f"{numbers[f'{two}: RMS error K={passes}']:.3f} through a further ReLU, where the "
+        f"expectation only approximates; scale-at-test and inverted dropout are the same "
+        f"function ({numbers['rewritten scale-at-test: prediction agreement']:.0%} agreement).")
