@@ -65,6 +65,14 @@ def test_dropout_expectation(results):
     assert n["rewritten scale-at-test: max |logit difference| vs inverted"] < 1e-4
 
 
+def test_batchnorm_stability(results):
+    r = results("batchnorm_stability")
+    check_record(r)
+    n = r.numbers
+    assert n["BN: largest stable lr"] > n["plain: largest stable lr"]
+    assert n["variance of loss differences, BN / plain"] < 1
+
+
 def test_same_seed_same_numbers(tmp_path, results):
     for name in ("init_activations", "sigmoid_saturation", "dropout_expectation"):
         assert run(name, tmp_path / "again").numbers == results(name).numbers

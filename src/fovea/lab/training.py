@@ -55,25 +55,34 @@ def _numpy(t) -> np.ndarray:
     return np.asarray(backend.to_numpy(t.data if isinstance(t, Tensor) else t))
 
 
-def _train(model, x, y, steps: int, lr: float, batch: int, seed: int, momentum=0.9):
+def _train(model, x, y, steps: int, lr: float, batch: int, seed: int, momentum=0.9,
+           probe=None):
     """``steps`` of SGD on random batches of (x, y); returns the loss of every step (a NaN or
-    inf ends the run early: the rest are reported as inf)."""
+    inf ends the run early: the rest are reported as inf). With ``probe`` = (images, labels),
+    returns (step losses, the probe batch's loss after every step) instead: a fixed batch
+    shows how the parameters move, without the noise of drawing batches."""
     model.train()
     opt = optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     rng = np.random.default_rng(seed)
-    losses = []
-    for _ in range(steps):
-        idx = rng.integers(0, len(y), batch)
-        loss = F.cross_entropy(model(Tensor(x[idx])), Tensor(y[idx]))
-        value = float(loss.item())
-        losses.append(value)
-        if not math.isfinite(value):
-            losses += [math.inf] * (steps - len(losses))
-            break
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return losses
+    losses, probed = [], []
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging run overflows on purpose
+        for _ in range(steps):
+            idx = rng.integers(0, len(y), batch)
+            loss = F.cross_entropy(model(Tensor(x[idx])), Tensor(y[idx]))
+            value = float(loss.item())
+            losses.append(value)
+            if not math.isfinite(value):
+                losses += [math.inf] * (steps - len(losses))
+                probed += [math.inf] * (steps - len(probed))
+                break
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if probe is not None:
+                with no_grad():
+                    probed.append(float(F.cross_entropy(model(Tensor(probe[0])),
+                                                        Tensor(probe[1])).item()))
+    return losses if probe is None else (losses, probed)
 
 
 def _claim(name: str) -> str:
@@ -374,3 +383,77 @@ def dropout_expectation(ctx: Context) -> Result:
         f"{numbers[f'{two}: RMS error K={passes}']:.3f} through a further ReLU, where the "
         f"expectation only approximates; scale-at-test and inverted dropout are the same "
         f"function ({numbers['rewritten scale-at-test: prediction agreement']:.0%} agreement).")
+
+
+# ---- §3.4 batch norm -----------------------------------------------------------------------
+def _stable(losses) -> bool:
+    """A run is stable when it stays finite and ends (the mean of its last tenth of steps)
+    below both where it began and chance, ln 10."""
+    tenth = max(1, len(losses) // 10)
+    end = np.mean(losses[-tenth:])
+    return bool(np.all(np.isfinite(losses)) and end < min(np.mean(losses[:tenth]), math.log(10)))
+
+
+@experiment("3.4", "If we were able to normalize the data, then we would have a smoother "
+            "learning.", 90, 10)
+def batchnorm_stability(ctx: Context) -> Result:
+    width, depth, steps = (128, 4, 60) if ctx.quick else (256, 6, 500)
+    lrs = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
+    x, y, data = _mnist(ctx, "train", 3000 if ctx.quick else 20000)
+    probe = _mnist(ctx, "test", 256)[:2]
+    sizes = (784,) + (width,) * depth + (10,)
+    numbers, runs, largest = {}, {}, {}
+    for bn in (False, True):
+        tag = "BN" if bn else "plain"
+        largest[tag] = 0.0
+        for lr in lrs:
+            _seed(ctx)  # the same start (but for BN's own parameters) and the same batches
+            losses, probed = _train(MLP(sizes, "relu", batchnorm=bn), x, y, steps, lr=lr,
+                                    batch=64, seed=ctx.seed, momentum=0.0, probe=probe)
+            runs[tag, lr] = probed
+            tenth = max(1, steps // 10)
+            numbers[f"{tag} lr={lr:g}: final loss"] = float(np.mean(losses[-tenth:]))
+            if _stable(losses):
+                largest[tag] = max(largest[tag], lr)
+        numbers[f"{tag}: largest stable lr"] = largest[tag]
+    # smoothness where both train: the plain net's largest stable learning rate
+    common = largest["plain"]
+    for tag in ("plain", "BN"):
+        half = np.asarray(runs[tag, common][steps // 2:])
+        numbers[f"{tag} lr={common:g}: variance of loss differences (second half)"] = float(
+            np.var(np.diff(half)))
+    var_plain = numbers[f"plain lr={common:g}: variance of loss differences (second half)"]
+    var_bn = numbers[f"BN lr={common:g}: variance of loss differences (second half)"]
+    numbers["variance of loss differences, BN / plain"] = var_bn / var_plain
+
+    fig = _new_figure((10, 3.8))
+    ax = fig.add_subplot(1, 2, 1)
+    for tag in ("plain", "BN"):
+        final = [numbers[f"{tag} lr={lr:g}: final loss"] for lr in lrs]
+        ax.semilogx(lrs, np.minimum(np.nan_to_num(final, nan=1e3, posinf=1e3), 10), marker="o",
+                    label=f"{tag} (largest stable {largest[tag]:g})")
+    ax.axhline(math.log(10), color="gray", ls=":", label="chance, ln 10")
+    _label(ax, "learning rate (SGD)", f"loss after {steps} steps (capped at 10)",
+           "final loss against learning rate")
+    ax = fig.add_subplot(1, 2, 2)
+    for tag in ("plain", "BN"):
+        ax.plot(runs[tag, common], label=tag)
+    _label(ax, "step", "loss on a fixed test batch", f"loss curves at lr {common:g}")
+    name = _save_figure(ctx, fig, "batchnorm_stability.png")
+
+    smoother = var_bn < var_plain
+    wider = largest["BN"] > largest["plain"]
+    verdict = ("holds" if smoother and wider else "holds partly" if smoother or wider
+               else "does not hold")
+    return Result(
+        "batchnorm_stability", "3.4", _claim("batchnorm_stability"),
+        f"ReLU MLPs with {depth} hidden layers of {width} units, with and without BatchNorm1d "
+        f"before each activation, trained {steps} steps of plain SGD (batch 64, the same "
+        f"batches and start) on {len(y)} {data} images at learning rates {lrs}. Stable: finite "
+        f"and ending below both its start and chance (ln 10). Smoothness: the variance of the step-to-step differences of "
+        f"the loss on a fixed batch of 256 test images over the second half of the run, at the "
+        f"plain net's largest stable learning rate ({common:g}).",
+        numbers, [name],
+        f"{verdict}: the largest stable learning rate is {largest['BN']:g} with batch norm "
+        f"against {largest['plain']:g} without, and the loss differences' variance at lr "
+        f"{common:g} is {var_bn / var_plain:.2f} times that without.")
