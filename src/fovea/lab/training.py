@@ -480,8 +480,8 @@ def batchnorm_stability(ctx: Context) -> Result:
         f"ReLU MLPs with {depth} hidden layers of {width} units, with and without BatchNorm1d "
         f"before each activation, trained {steps} steps of plain SGD (batch 64, the same "
         f"batches and start) on {len(y)} {data} images at learning rates {lrs}. Stable: finite "
-        f"and ending below both its start and chance (ln 10). Smoothness: the variance of the step-to-step differences of "
-        f"the loss on a fixed batch of 256 test images over the second half of the run, at the "
+        f"and ending below both its start and chance (ln 10). Smoothness: the variance of the "
+        f"step-to-step differences of the loss on a fixed batch of 256 test images over the second half of the run, at the "
         f"plain net's largest stable learning rate ({common:g}), and at every rate both "
         f"survive, with the back-and-forth ratio (sum of rises / sum of falls of that loss).",
         numbers, [name], verdict)
