@@ -116,7 +116,7 @@ def _grad_norms(model, x, y) -> list:
 
 # ---- §3.1 sigmoid --------------------------------------------------------------------------
 @experiment("3.1", "σ(10) ≈ 0, ∂σ/∂x = σ(10)·(1 − σ(10)) = 0·(1 − 0) = 0 … the result of the "
-            "gradient is mostly 0 … saturated neurons kill the gradient", 40, 6)
+            "gradient is mostly 0 … saturated neurons kill the gradient", 10, 3)
 def sigmoid_saturation(ctx: Context) -> Result:
     # σ and σ' from fovea's autograd, against the closed form σ(1 − σ)
     points = Tensor(np.array([-10.0, 0.0, 10.0], np.float32), requires_grad=True)
@@ -203,7 +203,7 @@ _INITS = (
 
 @experiment("3.3", "3.3 Weight Initialization (the notes give the heading only; rerun: the "
             "weights' scale decides whether activations collapse, saturate or keep their "
-            "spread through depth)", 10, 3)
+            "spread through depth)", 3, 2)
 def init_activations(ctx: Context) -> Result:
     depth, width, n = (10, 128, 256) if ctx.quick else (10, 256, 1000)
     x, _, data = _mnist(ctx, "train", n)
@@ -296,7 +296,7 @@ def _mc_errors(model, x, passes: int, seed: int):
 @experiment("3.5.1", "The behaviour of dropout is something that we want to have only during "
             "training, not during testing. We want to average out the randomness during test "
             "time … the expectation value at training time is just multiplied by the value of "
-            "the dropout", 60, 8)
+            "the dropout", 140, 8)
 def dropout_expectation(ctx: Context) -> Result:
     p = 0.5
     hidden, steps, passes = (128, 150, 256) if ctx.quick else (512, 1500, 1024)
@@ -402,7 +402,7 @@ def _back_and_forth(curve) -> float:
 
 
 @experiment("3.4", "If we were able to normalize the data, then we would have a smoother "
-            "learning.", 90, 10)
+            "learning.", 140, 10)
 def batchnorm_stability(ctx: Context) -> Result:
     width, depth, steps = (128, 4, 60) if ctx.quick else (256, 6, 500)
     lrs = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
@@ -466,15 +466,23 @@ def batchnorm_stability(ctx: Context) -> Result:
         why = "holds partly"
     else:
         why = "does not hold"
-    lower = [lr for lr in lrs if lr < common
-             and f"lr={lr:g}: variance of loss differences, BN / plain" in numbers]
-    caveat = ("" if everywhere or not lower else
-              f"; at smaller rates ({', '.join(f'{lr:g}' for lr in lower)}) the plain net's loss "
-              f"is the smoother one only because it hardly moves from chance, while BN's learns")
+    rougher = [lr for lr in lrs
+               if numbers.get(f"lr={lr:g}: variance of loss differences, BN / plain", 0) >= 1]
+    caveat = ("" if not rougher else
+              "; at " + ", ".join(f"{lr:g}" for lr in rougher) + " it is the plain net's loss "
+              "that varies less, because it moves slowly (final loss " + ", ".join(
+                  f"{numbers[f'plain lr={lr:g}: final loss']:.2f}" for lr in rougher) +
+              " against BN's " + ", ".join(
+                  f"{numbers[f'BN lr={lr:g}: final loss']:.2f}" for lr in rougher) + ")")
+    both = [lr for lr in lrs if f"BN lr={lr:g}: back-and-forth ratio" in numbers]
+    calmer = sum(numbers[f"BN lr={lr:g}: back-and-forth ratio"]
+                 < numbers[f"plain lr={lr:g}: back-and-forth ratio"] for lr in both)
+    numbers["rates where BN's loss goes back and forth less"] = f"{calmer} of {len(both)}"
     verdict = (f"{why}: the largest stable learning rate is {largest['BN']:g} with batch norm "
                f"against {largest['plain']:g} without, and at {common:g}, the plain net's "
                f"largest, the fixed batch's loss differences vary {var_bn / var_plain:.2g} times "
-               f"as much with batch norm{caveat}.")
+               f"as much with batch norm{caveat}; its back-and-forth ratio is lower with batch "
+               f"norm at {calmer} of the {len(both)} rates both survive.")
     return Result(
         "batchnorm_stability", "3.4", _claim("batchnorm_stability"),
         f"ReLU MLPs with {depth} hidden layers of {width} units, with and without BatchNorm1d "
