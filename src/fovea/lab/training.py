@@ -115,8 +115,8 @@ def _grad_norms(model, x, y) -> list:
 
 
 # ---- §3.1 sigmoid --------------------------------------------------------------------------
-@experiment("3.1", "σ(10) ≈ 0, ∂σ/∂x = σ(10)·(1 − σ(10)) = 0·(1 − 0) = 0 … the result of the "
-            "gradient is mostly 0 … saturated neurons kill the gradient", 10, 3)
+@experiment("3.1", "saturated neurons kill the gradient … σ(10) ≈ 0, ∂σ/∂x = σ(10)·(1 − σ(10)) "
+            "= 0·(1 − 0) = 0 … the result of the gradient is mostly 0", 10, 3)
 def sigmoid_saturation(ctx: Context) -> Result:
     # σ and σ' from fovea's autograd, against the closed form σ(1 − σ)
     points = Tensor(np.array([-10.0, 0.0, 10.0], np.float32), requires_grad=True)
