@@ -379,9 +379,10 @@ def dropout_expectation(ctx: Context) -> Result:
         f"holds: the Monte-Carlo mean converges to the eval output (RMS error "
         f"{numbers[one + ': RMS error K=1']:.3f} → {numbers[f'{one}: RMS error K={passes}']:.4f},"
         f" slope {numbers[one + ': log-log slope of error vs K']:.2f} ≈ −½) exactly when the "
-        f"dropped units enter a linear layer, and to within a floor of "
-        f"{numbers[f'{two}: RMS error K={passes}']:.3f} through a further ReLU, where the "
-        f"expectation only approximates; scale-at-test and inverted dropout are the same "
+        f"dropped units enter a linear layer, and levels off when they pass a further ReLU "
+        f"(RMS {numbers[f'{two}: RMS error K={passes}']:.3f} at K={passes}, slope "
+        f"{numbers[two + ': log-log slope of error vs K']:.2f}), where the rescaled output only "
+        f"approximates the expectation; scale-at-test and inverted dropout are the same "
         f"function ({numbers['rewritten scale-at-test: prediction agreement']:.0%} agreement).")
 
 
