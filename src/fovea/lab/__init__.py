@@ -8,4 +8,5 @@ from .record import VERDICTS, Context, Result
 from .registry import EXPERIMENTS, Experiment, experiment, ordered
 
 __all__ = ["Context", "Result", "VERDICTS", "EXPERIMENTS", "Experiment", "experiment", "ordered"]
-from . import filters  # noqa: E402,F401 — importing registers the experiments
+
+from . import filters, training  # noqa: E402,F401 — importing registers the experiments
