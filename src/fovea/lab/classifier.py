@@ -42,7 +42,7 @@ def _corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 # ---- §1.2 the templates ------------------------------------------------------------------
 @experiment("1.2", "What we can see in the previous images are the generalizations that the "
-            "model learned for each of the indicated classes", 20, 3)
+            "model learned for each of the indicated classes", 20, 2)
 def linear_templates(ctx: Context) -> Result:
     n, steps = (3000, 300) if ctx.quick else (10000, 2000)
     x, y, data = _mnist(ctx, "train", n)
@@ -128,20 +128,21 @@ def _rotated(x, degrees: float) -> list:
 
 @experiment("1.2", "generalization happens only from a specific point of view. We can clearly "
             "see that the car would be recognized only if the picture was taken at the front, "
-            "but what if we had a side picture?", 120, 15)
+            "but what if we had a side picture?", 120, 12)
 def viewpoint_generalization(ctx: Context) -> Result:
-    n, lin_steps, cnn_steps, n_test = (3000, 300, 200, 300) if ctx.quick else (10000, 2000,
+    n, lin_steps, cnn_steps, n_test = (3000, 300, 150, 200) if ctx.quick else (10000, 2000,
                                                                                   2000, 2000)
+    angles = ANGLES[::2] if ctx.quick else ANGLES
     x, y, data = _mnist(ctx, "train", n)
     xt, yt, _ = _mnist(ctx, "test", n_test)
     linear = _linear(ctx, x, y, lin_steps)
     _seed(ctx)
     lenet = LeNet5()
-    _train(lenet, x, y, cnn_steps, lr=0.02, batch=32, seed=ctx.seed)
+    _train(lenet, x, y, cnn_steps, lr=0.03, batch=32, seed=ctx.seed)
     models = {"linear": linear, "LeNet-5": lenet}
     numbers = {}
     acc = {(m, kind): [] for m in models for kind in ("shift", "angle")}
-    for kind, values, views in (("shift", SHIFTS, _shifted), ("angle", ANGLES, _rotated)):
+    for kind, values, views in (("shift", SHIFTS, _shifted), ("angle", angles, _rotated)):
         for v in values:
             batches = views(xt, v)
             for m, model in models.items():
@@ -150,7 +151,7 @@ def viewpoint_generalization(ctx: Context) -> Result:
                 unit = "px" if kind == "shift" else "°"
                 numbers[f"{m}: accuracy at {kind} {v}{unit}"] = a
     for m in models:
-        for kind, at in (("shift", SHIFTS.index(3)), ("angle", ANGLES.index(30))):
+        for kind, at in (("shift", SHIFTS.index(3)), ("angle", angles.index(30))):
             drop = acc[m, kind][0] - acc[m, kind][at]
             numbers[f"{m}: drop at {'3 px' if kind == 'shift' else '30°'}"] = drop
             numbers[f"{m}: relative accuracy at {'3 px' if kind == 'shift' else '30°'}"] = (
@@ -158,29 +159,32 @@ def viewpoint_generalization(ctx: Context) -> Result:
 
     fig = _new_figure((10, 3.8))
     for i, (kind, values, xlabel) in enumerate((("shift", SHIFTS, "shift (pixels)"),
-                                                ("angle", ANGLES, "rotation (degrees)"))):
+                                                ("angle", angles, "rotation (degrees)"))):
         ax = fig.add_subplot(1, 2, i + 1)
         for m in models:
             ax.plot(values, acc[m, kind], marker="o", label=m)
         ax.axhline(0.1, color="gray", ls=":", label="chance")
         ax.set_ylim(0, 1)
+        ax.set_xticks(values)
         _label(ax, xlabel, "test accuracy", f"accuracy vs {kind} ({data}, {n_test} test)")
     name = _save_figure(ctx, fig, "viewpoint_generalization.png")
 
     lin3, cnn3 = numbers["linear: drop at 3 px"], numbers["LeNet-5: drop at 3 px"]
     lin30, cnn30 = numbers["linear: drop at 30°"], numbers["LeNet-5: drop at 30°"]
+    cnn4 = acc["LeNet-5", "shift"][0] - acc["LeNet-5", "shift"][-1]
     both = lin3 > cnn3 and lin30 > cnn30
     verdict = "holds" if both and acc["linear", "shift"][3] < 0.6 else "holds partly"
     return Result(
         "viewpoint_generalization", "1.2", _claim("viewpoint_generalization"),
         f"fovea's LinearClassifier ({lin_steps} steps, lr 0.01, batch 64) and LeNet5 "
-        f"({cnn_steps} steps, lr 0.02, batch 32), both SGD with momentum 0.9 on {len(y)} unshifted standardized {data} training "
+        f"({cnn_steps} steps, lr 0.03, batch 32), both SGD with momentum 0.9 on {len(y)} unshifted standardized {data} training "
         f"images, tested on {n_test} test images moved by 0…4 pixels (fovea.data.augment."
-        f"shift_images; the mean over right, left, down and up) and rotated by 0…30° (fovea's "
+        f"shift_images; the mean over right, left, down and up) and rotated by "
+        f"{', '.join(map(str, angles))}° (fovea's "
         f"RandomAffine with a fixed angle; the mean over ±θ), background 0 entering.",
         numbers, [name],
         f"{verdict}: the linear classifier's single template per class only fits digits where "
         f"they were seen — a 3-pixel shift costs it {lin3:.1%} of accuracy (to "
         f"{acc['linear', 'shift'][3]:.1%}) against LeNet-5's {cnn3:.1%}, and 30° of rotation "
         f"{lin30:.1%} against {cnn30:.1%}; the convolutions and pooling generalize further, "
-        f"though not to every view (LeNet-5 also loses {acc['LeNet-5', 'shift'][0] - acc['LeNet-5', 'shift'][-1]:.1%} at 4 px).")
+        f"though not to every view (LeNet-5 also loses {cnn4:.1%} at 4 px).")
