@@ -1,6 +1,6 @@
 """The lab's chapter 3 (training neural networks): the notes' claims about activations,
-initialization, batch norm and dropout rerun on MNIST (mnist-mini in quick mode) with fovea's
-own MLP, initializers, optimizers and dropout layer."""
+preprocessing, initialization, batch norm and dropout rerun on MNIST (mnist-mini in quick mode)
+with fovea's own MLP, preprocessors, initializers, optimizers and dropout layer."""
 
 from __future__ import annotations
 
