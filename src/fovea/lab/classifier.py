@@ -42,7 +42,7 @@ def _corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 # ---- §1.2 the templates ------------------------------------------------------------------
 @experiment("1.2", "What we can see in the previous images are the generalizations that the "
-            "model learned for each of the indicated classes", 20, 2)
+            "model learned for each of the indicated classes", 5, 2)
 def linear_templates(ctx: Context) -> Result:
     n, steps = (3000, 300) if ctx.quick else (10000, 2000)
     x, y, data = _mnist(ctx, "train", n)
@@ -128,7 +128,7 @@ def _rotated(x, degrees: float) -> list:
 
 @experiment("1.2", "generalization happens only from a specific point of view. We can clearly "
             "see that the car would be recognized only if the picture was taken at the front, "
-            "but what if we had a side picture?", 120, 12)
+            "but what if we had a side picture?", 150, 12)
 def viewpoint_generalization(ctx: Context) -> Result:
     n, lin_steps, cnn_steps, n_test = (3000, 300, 150, 200) if ctx.quick else (10000, 2000,
                                                                                   2000, 2000)

@@ -514,7 +514,7 @@ def _steps_to(curve: np.ndarray, level: float) -> int:
 
 @experiment("3.2", "3.2 Data Preprocessing / Generally the data can be (the notes stop there; "
             "rerun: centring, standardizing and whitening the inputs make the same network "
-            "train faster than on raw pixels)", 150, 10)
+            "train faster than on raw pixels)", 20, 10)
 def preprocessing(ctx: Context) -> Result:
     from ..data.preprocess import Center, Identity, PCAWhiten, Standardize
 
