@@ -45,15 +45,15 @@ def format_number(value) -> str:
     return str(value)
 
 
-def _mode(records) -> str:
+def _mode(records, timings: bool = True) -> str:
     if not records:
         return "no experiments"
     first = records[0]
     total = sum(float(r.get("seconds") or 0.0) for r in records)
     failed = sum(r.get("error") is not None for r in records)
     return (f"{len(records)} experiment{'s' if len(records) != 1 else ''}, "
-            f"{'quick' if first.get('quick') else 'full'} mode, seed {first.get('seed')}, "
-            f"{total:.1f} s of experiment time"
+            f"{'quick' if first.get('quick') else 'full'} mode, seed {first.get('seed')}"
+            + (f", {total:.1f} s of experiment time" if timings else "")
             + (f", {failed} failed" if failed else ""))
 
 
@@ -73,14 +73,23 @@ def _cell(text) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
-def markdown(records) -> str:
-    """``report.md``: figures as links relative to the run directory (figures/NAME/FILE)."""
-    out = [f"# {TITLE}", "", _mode(records), "",
-           "| § | experiment | claim | verdict | s |", "|---|---|---|---|---|"]
+def markdown(records, timings: bool = True, preamble: str = "", figure_limit=None) -> str:
+    """``report.md``: figures as links relative to the run directory (figures/NAME/FILE).
+
+    ``timings=False`` leaves out every time (the summary's seconds column, the total and each
+    experiment's), so the same seed writes the same text; ``preamble`` is a paragraph under the
+    title; ``figure_limit`` links at most that many figures of each experiment (its first,
+    the key ones) and says how many more its own report has. For docs/lab/README.md
+    (scripts/build_lab_docs.py)."""
+    seconds = (lambda r: f"{float(r.get('seconds') or 0.0):.1f}") if timings else None
+    out = [f"# {TITLE}", ""] + ([" ".join(preamble.split()), ""] if preamble else [])
+    out += [_mode(records, timings), "",
+            "| § | experiment | claim | verdict |" + (" s |" if timings else ""),
+            "|---|---|---|---|" + ("---|" if timings else "")]
     for r in records:
         out.append(f"| {_cell(r.get('section', ''))} | [{_cell(r['name'])}](#{r['name']}) | "
-                   f"{_cell(r.get('claim', ''))} | {_cell(verdict_text(r))} | "
-                   f"{float(r.get('seconds') or 0.0):.1f} |")
+                   f"{_cell(r.get('claim', ''))} | {_cell(verdict_text(r))} |"
+                   + (f" {seconds(r)} |" if timings else ""))
     for r in records:
         out += ["", f"<a id=\"{r['name']}\"></a>", "",
                 f"## §{r.get('section', '')} {r['name']}", "",
@@ -92,13 +101,20 @@ def markdown(records) -> str:
             out += ["| quantity | value |", "|---|---|"]
             out += [f"| {_cell(k)} | {_cell(format_number(v))} |" for k, v in numbers.items()]
             out.append("")
-        for fig in r.get("figures") or []:
+        figures = list(r.get("figures") or [])
+        shown = figures if figure_limit is None else figures[:figure_limit]
+        for fig in shown:
             link = quote(f"{FIGURES}/{r['name']}/{fig}")
             out += [f"![{fig}]({link})", ""]
+        if len(shown) < len(figures):
+            more = len(figures) - len(shown)
+            out += [f"*{more} more figure{'s' if more > 1 else ''} in the report of "
+                    f"`fovea lab run {r['name']}`.*", ""]
         label = "**Failed.**" if r.get("error") is not None else "**Verdict:**"
         text = r["error"] if r.get("error") is not None else r.get("verdict", "")
-        out += [f"{label} {' '.join(str(text).split())}", "",
-                f"*{float(r.get('seconds') or 0.0):.1f} s*"]
+        out.append(f"{label} {' '.join(str(text).split())}")
+        if timings:
+            out += ["", f"*{seconds(r)} s*"]
     return "\n".join(out) + "\n"
 
 
