@@ -40,7 +40,7 @@ def test_attention_cost(results, tmp_path):
     assert n["attention: memory exponent"] > 1.5
     assert n["LSTM: memory exponent"] < 1.3
     assert n["attention T=512: peak bytes"] > n["attention T=512: score matrix bytes (heads·T²·4)"]
-    # tracemalloc's peak also counts Python's small objects, which vary by some bytes
+    # tracemalloc's peak also counts Python's small objects, which vary by some hundred bytes
     again = run("attention_cost", tmp_path).numbers
     memory = {k: v for k, v in n.items() if "seconds" not in k and "time" not in k}
-    assert {k: again[k] for k in memory} == pytest.approx(memory, rel=1e-3)
+    assert {k: again[k] for k in memory} == pytest.approx(memory, rel=1e-2)

@@ -257,7 +257,7 @@ def attention_cost(ctx: Context) -> Result:
         f"and an nn.LSTM({dim}, {dim}) run forward and backward (the sum of the outputs) on "
         f"random sequences of T = {', '.join(str(t) for t in lengths)}: time as the fastest of "
         f"{repeats} calls after a warm-up, memory as the peak bytes NumPy allocated in one call "
-        f"(tracemalloc, repeatable to a few bytes). The exponents are log-log slopes over the "
-        f"three longest T. The times depend on NumPy's BLAS threads and on the machine's other "
+        f"(tracemalloc, repeatable to some hundred bytes). The exponents are log-log slopes "
+        f"over the three longest T. The times depend on NumPy's BLAS threads and on the machine's other "
         f"load (for clean times run with OPENBLAS_NUM_THREADS=1); the memory does not.",
         numbers, [name], verdict)
