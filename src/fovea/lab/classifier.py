@@ -6,21 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Tensor, no_grad
 from ..data.augment import RandomAffine, shift_images
 from ..models import LeNet5, LinearClassifier
+from ..train.predict import predict_logits
 from ..viz import _new_figure, plot_templates
 from .record import Context, Result
 from .registry import experiment
 from .training import _MEAN, _STD, _claim, _label, _mnist, _numpy, _save_figure, _seed, _train
 
 
-def _accuracy(model, x, y, batch: int = 500) -> float:
-    model.eval()
-    with no_grad():
-        pred = np.concatenate([_numpy(model(Tensor(x[i:i + batch]))).argmax(1)
-                               for i in range(0, len(y), batch)])
-    return float((pred == y).mean())
+def _accuracy(model, x, y) -> float:
+    return float((predict_logits(model, x).argmax(1) == y).mean())
 
 
 def _linear(ctx: Context, x, y, steps: int):
