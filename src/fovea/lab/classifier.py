@@ -10,9 +10,9 @@ from ..data.augment import RandomAffine, shift_images
 from ..models import LeNet5, LinearClassifier
 from ..train.predict import predict_logits
 from ..viz import _new_figure, plot_templates
+from .common import _MEAN, _STD, _claim, _label, _mnist, _numpy, _save_figure, _seed, _train
 from .record import Context, Result
 from .registry import experiment
-from .training import _MEAN, _STD, _claim, _label, _mnist, _numpy, _save_figure, _seed, _train
 
 
 def _accuracy(model, x, y) -> float:

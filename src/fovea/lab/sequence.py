@@ -15,9 +15,9 @@ from ..autograd import Tensor
 from ..data.text import CharVocab, load_text
 from ..nn import functional as F
 from ..viz import _new_figure
+from .common import _claim, _label, _numpy, _save_figure, _seed
 from .record import Context, Result
 from .registry import experiment
-from .training import _claim, _label, _numpy, _save_figure, _seed
 
 _HEADING = "## RNNs & Transformers (the notes give the heading only; the standard course claim: "
 
