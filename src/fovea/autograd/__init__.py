@@ -9,7 +9,7 @@ Tensor reaches them).
 from .function import Function, unbroadcast
 from .grad_mode import enable_grad, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
-from .tensor import Tensor
+from .tensor import Tensor, queue_callback
 
 __all__ = ["Function", "GradcheckError", "Tensor", "enable_grad", "gradcheck",
-           "is_grad_enabled", "no_grad", "unbroadcast"]
+           "is_grad_enabled", "no_grad", "queue_callback", "unbroadcast"]

@@ -433,7 +433,28 @@ def _accumulate(grads: dict, tensor: Tensor, g) -> None:
         grads[key] = prev + g
 
 
+_after_backward = []
+"""Callables queued by :func:`queue_callback`, run once when the next backward pass ends."""
+
+
+def queue_callback(fn) -> None:
+    """Run ``fn()`` once, after the next backward pass has written every leaf's gradient (as
+    PyTorch's engine callback; DistributedDataParallel sums the gradients across processes
+    there)."""
+    _after_backward.append(fn)
+
+
 def _run_backward(root: Tensor, seed) -> None:
+    try:
+        _walk_backward(root, seed)
+    finally:
+        callbacks = _after_backward[:]
+        _after_backward.clear()
+    for fn in callbacks:
+        fn()
+
+
+def _walk_backward(root: Tensor, seed) -> None:
     grads = {id(root): seed}
     for node in _topological_order(root):
         g = grads.pop(id(node), None)

@@ -13,6 +13,7 @@ import argparse
 import sys
 import warnings
 
+from .. import distributed
 from ..errors import FoveaError
 from .args import EXIT_USAGE, _Parser
 from .convert_weights import add_convert_parser
@@ -65,8 +66,11 @@ def main(argv=None) -> int:
         print(f"fovea {args.command}: {exc.args[0] if exc.args else 'interrupted'}",
               file=sys.stderr)
         return 130
-    print(f"fovea {args.command}: error: {msg.splitlines()[0] if msg else 'failed'}",
+    who = f" (rank {distributed.rank()})" if distributed.world_size() > 1 else ""
+    print(f"fovea {args.command}{who}: error: {msg.splitlines()[0] if msg else 'failed'}",
           file=sys.stderr)
+    if distributed.world_size() > 1:  # the other processes may wait for this one: end them
+        distributed.abort(EXIT_USAGE)
     return EXIT_USAGE
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import distributed
 from ..train.checkpoint import POINTER
 from ..train.config import OPTIONS, ConfigError
 from ..train.session import resume_config, train_run
@@ -18,11 +19,19 @@ def add_train_parser(subparsers):
                    help="continue a run from its last checkpoint (its saved configuration; "
                         "--epochs, or --max-iters for a language model, may extend it)")
     add_overwrite_option(t)
+    t.add_argument("--distributed", action="store_true",
+                   help="train data-parallel as one process of an MPI job: mpiexec -n N "
+                        "fovea train --distributed ... (the global batch is --batch-size, "
+                        "split over the N processes; needs fovea[mpi])")
     t.set_defaults(func=cmd_train)
     return t
 
 
 def cmd_train(args) -> int:
+    processes = distributed.launched_processes()
+    if processes > 1 and not args.distributed:
+        raise ConfigError(f"started by mpiexec as one of {processes} processes: add "
+                          f"--distributed to train one run together (or start one process)")
     if args.resume is not None:
         given = [n for n in OPTIONS if getattr(args, n) is not None
                  and n not in ("epochs", "max_iters")]
@@ -38,9 +47,12 @@ def cmd_train(args) -> int:
         out, resume = args.out or default_out(config), False
     try:
         result = train_run(config, out, resume=resume, progress=not args.quiet,
-                           log=epoch_log(args), overwrite=args.overwrite)
+                           log=epoch_log(args), overwrite=args.overwrite,
+                           parallel=args.distributed)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(resume_hint(out)) from None
+    if not distributed.is_main():
+        return 0
     if "bits_per_char" in result:  # a language model: its whole validation split
         print(f"val loss {result['loss']:.4f} nats/char ({result['bits_per_char']:.4f} "
               f"bits/char)  ({result['n']} characters, {result['seconds']:.1f} s)  run: {out}")

@@ -1,6 +1,6 @@
 """fovea.nn: modules, layers, losses and initialization with PyTorch's names."""
 
-from . import functional, init, utils
+from . import functional, init, parallel, utils
 from .activation import (
     ELU,
     GELU,
@@ -30,6 +30,7 @@ from .normalization import (
     LayerNorm,
     LocalResponseNorm,
     RMSNorm,
+    SyncBatchNorm,
 )
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
@@ -43,11 +44,11 @@ from .transformer import (
     TransformerEncoderLayer,
 )
 
-__all__ = ["functional", "init", "utils", "Module", "ModuleList", "Parameter", "Sequential",
+__all__ = ["functional", "init", "parallel", "utils", "Module", "ModuleList", "Parameter", "Sequential",
            "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Identity", "ReLU",
            "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "CrossEntropyLoss", "MSELoss", "NLLLoss",
            "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "SiLU", "Softplus", "Hardtanh", "Maxout",
-           "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "LocalResponseNorm",
+           "BatchNorm1d", "BatchNorm2d", "SyncBatchNorm", "LayerNorm", "GroupNorm", "LocalResponseNorm",
            "Dropout", "Dropout2d", "AdaptiveAvgPool2d",
            "ConvTranspose2d", "Upsample", "Embedding", "MultiheadAttention", "RMSNorm",
            "Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",

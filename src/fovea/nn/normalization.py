@@ -23,6 +23,7 @@ class _BatchNorm(Module):
     """
 
     _dims = ()  # the accepted input ranks
+    _sync = False  # statistics over the processes of a distributed job (SyncBatchNorm)
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, device=None,
@@ -79,7 +80,7 @@ class _BatchNorm(Module):
         track = not self.training or self.track_running_stats
         return norm.batch_norm(x, self.running_mean if track else None,
                                self.running_var if track else None, self.weight, self.bias,
-                               use_batch, factor, self.eps)
+                               use_batch, factor, self.eps, sync=self._sync and self.training)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
@@ -96,6 +97,44 @@ class BatchNorm2d(_BatchNorm):
     """Batch normalization of (N, C, H, W) input (statistics per channel C)."""
 
     _dims = (4,)
+
+
+class SyncBatchNorm(_BatchNorm):
+    """Batch normalization of (N, C, *) input whose training statistics are those of the
+    global batch: the union of every process's share in a distributed job (``mpiexec``), so N
+    processes normalize as one process would the whole batch. In eval mode, and in a job of
+    one process, it is BatchNorm. ``process_group`` is accepted for PyTorch's signature; the
+    group is always the whole job."""
+
+    _dims = tuple(range(2, 9))
+    _sync = True
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, process_group=None,
+                 device=None, dtype=None):
+        if process_group is not None:
+            raise ValueError("SyncBatchNorm: process groups are not supported; the group is "
+                             "every process of the job")
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
+                         dtype)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module, process_group=None):
+        """``module`` with every BatchNorm1d/2d (itself included) replaced by a SyncBatchNorm
+        holding the same parameters and running statistics; returns the converted module."""
+        if isinstance(module, (BatchNorm1d, BatchNorm2d)):
+            sync = cls(module.num_features, module.eps, module.momentum, module.affine,
+                       module.track_running_stats, process_group)
+            for name in ("weight", "bias"):
+                setattr(sync, name, getattr(module, name))
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                sync.register_buffer(name, getattr(module, name))
+            sync.train(module.training)
+            return sync
+        for name, child in list(module._modules.items()):
+            if child is not None:
+                module._modules[name] = cls.convert_sync_batchnorm(child, process_group)
+        return module
 
 
 def _elementwise(module, normalized_shape, eps, elementwise_affine, bias, device, dtype):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numbers
 
-from .. import backend
+from .. import backend, distributed
 from ..autograd import Function, Tensor
 from ..backend import buffers
 from ..errors import ShapeError
@@ -61,6 +61,25 @@ def _center(x, axes, eps):
     return xc, 1 / xp.sqrt(var + backend.scalar(eps, x.dtype)), mean, var
 
 
+def _center_across_ranks(x, axes, eps):
+    """:func:`_center` with μ and the variance over ``axes`` of the batch of every process of
+    the job (the shares of one global batch): the channel sums and the count in one
+    all-reduce, the sums of squares about the global mean in a second. Returns (x − μ, σ⁻¹,
+    μ, var, the global count)."""
+    xp = backend.namespace(x)
+    keep = tuple(i for i in range(x.ndim) if i not in axes)
+    sums = x.sum(axis=axes, keepdims=True, dtype=x.dtype)
+    packed = xp.concatenate([sums.reshape(-1).astype(xp.float64),
+                             xp.asarray([_count(x.shape, axes)], dtype=xp.float64)])
+    distributed.all_reduce_array(packed)
+    m = int(round(float(packed[-1])))
+    mean = (packed[:-1] / max(m, 1)).astype(x.dtype).reshape(sums.shape)
+    xc = xp.subtract(x, mean, out=buffers.empty_like(x))
+    sq = distributed.all_reduce_array(_dot(xc, xc, keep))
+    var = sq / backend.scalar(max(m, 1), x.dtype)
+    return xc, 1 / xp.sqrt(var + backend.scalar(eps, x.dtype)), mean, var, m
+
+
 def _match(small, like):
     """A small broadcast factor (e.g. (N, G, C/G, 1, 1)) laid out in ``like``'s axis order.
 
@@ -95,21 +114,30 @@ class BatchNorm(Function):
     dx = s·(g − db/m − x̂·dw/m) with batch statistics, dx = s·g with given ones.
     Forward keeps x − μ (not x̂) and backward folds σ⁻¹ into per-channel factors: the
     reductions are einsums and each full-size array is touched a handful of times.
+
+    ``sync`` (synchronized batch norm, training only): x is one process's share of a batch
+    spread over the processes of a distributed job; μ, var, m and backward's Σ g and
+    Σ g·(x − μ) are summed over all of them, so every share is normalized as the whole batch
+    would be on one process.
     """
 
     def forward(self, x, weight=None, bias=None, running_mean=None, running_var=None,
-                training=True, momentum=0.1, eps=1e-5):
+                training=True, momentum=0.1, eps=1e-5, sync=False):
         c = x.shape[1]
         axes = (0,) + tuple(range(2, x.ndim))
         bshape = (1, c) + (1,) * (x.ndim - 2)
         m = x.size // c if c else 0
         dt = x.dtype
         xp = backend.namespace(x)
+        sync = bool(sync and training and distributed.world_size() > 1)
         if training:
+            if sync:
+                xc, invstd, mean, var, m = _center_across_ranks(x, axes, eps)
             if m <= 1:
                 raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                                  f"training, got input of shape {x.shape}")
-            xc, invstd, mean, var = _center(x, axes, eps)
+            if not sync:
+                xc, invstd, mean, var = _center(x, axes, eps)
             mom = float(momentum)
             if running_mean is not None:
                 running_mean *= 1 - mom
@@ -133,7 +161,7 @@ class BatchNorm(Function):
             out = _scale_shift(x, scale, shift)
         if self.needs_grad:
             need = _padded(self.needs_grad)
-            self.axes, self.training, self.m = axes, training, m
+            self.axes, self.training, self.m, self.sync = axes, training, m, sync
             self.scale, self.invstd = scale, invstd
             self.xc = xc
             if not training and need[1]:
@@ -155,11 +183,18 @@ class BatchNorm(Function):
             dw = _dot(g, xc, (1,)) * invstd
         if need[0]:
             if self.training:
+                db_x, dw_x = db, dw
+                if self.sync:  # dx needs the whole batch's Σ g and Σ g·x̂ (one all-reduce);
+                    # the weight's and bias's own gradients stay this process's share, summed
+                    # across processes with the other parameters' (DistributedDataParallel)
+                    both = distributed.all_reduce_array(xp.concatenate([db, dw], axis=1))
+                    db_x, dw_x = both[:, :c], both[:, c:]
                 inv_m = backend.scalar(1.0 / self.m, g.dtype)
                 # dx = s·(g − db/m) − (s·σ⁻¹·dw/m)·(x − μ)
-                gx = xp.subtract(g, db * inv_m, out=buffers.empty_like(g))
+                gx = xp.subtract(g, db_x * inv_m, out=buffers.empty_like(g))
                 gx *= self.scale
-                t = xp.multiply(xc, self.scale * invstd * dw * inv_m, out=buffers.empty_like(xc))
+                t = xp.multiply(xc, self.scale * invstd * dw_x * inv_m,
+                                out=buffers.empty_like(xc))
                 gx -= t
             else:
                 gx = xp.multiply(g, self.scale, out=buffers.empty_like(g))
@@ -415,12 +450,13 @@ def _stat(fn, name, t, c, x):
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5):
+               momentum=0.1, eps=1e-5, sync=False):
     """Batch normalization of (N, C, *) over every axis but the channels.
 
     With ``training`` the batch statistics are used and ``running_mean``/``running_var`` (if
     not None) are updated in place with ``momentum`` (unbiased variance, as PyTorch);
-    otherwise the running statistics are used.
+    otherwise the running statistics are used. With ``sync`` the batch is the union of every
+    process's input in a distributed job (synchronized batch norm).
     """
     x = _as_tensor(input)
     if x.numel() == 0 and weight is None and bias is None:
@@ -435,7 +471,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                          "training")
     w, b = _params("batch_norm", x, weight, bias, (c,))
     return BatchNorm.apply(x, w, b, running_mean=rm, running_var=rv, training=bool(training),
-                           momentum=momentum, eps=eps)
+                           momentum=momentum, eps=eps, sync=sync)
 
 
 def _shape_tuple(shape):

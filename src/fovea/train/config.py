@@ -171,6 +171,9 @@ OPTIONS = {
     "ema": Option(DECAY[0], None, "keep an exponential moving average of the weights with this "
                   "decay and evaluate/save it", expected=DECAY[1]),
     "val_fraction": _opt(FRACTION, 0.1, "fraction of the training split held out"),
+    "sync_batchnorm": Option(bool, False, "batch norm statistics over the whole global batch "
+                             "of a distributed run (SyncBatchNorm; default: each process's "
+                             "share)", kind="flag"),
     "seed": _opt(NONNEG_INT, 0, "random seed"),
     # the language models' sizes: None lets the model choose
     "embed_dim": Option(POS_INT[0], None, "embedding width (char_rnn)", expected=POS_INT[1]),

@@ -8,10 +8,12 @@ comes back to the host in one call, ``backend.to_numpy(tensor.data)``.
 
 from __future__ import annotations
 
+import itertools
 from contextlib import contextmanager
 
 import numpy as np
 
+from .. import distributed
 from ..autograd import Tensor, no_grad
 from ..backend import to_device, to_numpy
 from ..data.augment import predict_tta
@@ -92,21 +94,29 @@ def count_correct(logits, targets) -> int:
     return int((logits.data.argmax(axis=1) == t).sum())
 
 
-def evaluate(model, loader, loss_fn=None, transform=None, ema=None) -> dict:
+def evaluate(model, loader, loss_fn=None, transform=None, ema=None, shard=False) -> dict:
     """Mean loss and accuracy of ``model`` over ``loader`` (eval mode, no graph); with ``ema``
-    the averaged weights are evaluated."""
+    the averaged weights are evaluated. With ``shard`` each process of a distributed job
+    evaluates every world_size-th batch and the sums are combined: every process gets the
+    whole loader's metrics."""
     if ema is not None:
         with ema.swapped_in(model):
-            return evaluate(model, loader, loss_fn, transform)
+            return evaluate(model, loader, loss_fn, transform, shard=shard)
     loss_fn = loss_fn or CrossEntropyLoss()
     total_loss, correct, n = 0.0, 0, 0
+    batches = loader
+    if shard and distributed.world_size() > 1:
+        batches = itertools.islice(loader, distributed.rank(), None, distributed.world_size())
     with inference(model):
-        for x, y in loader:
+        for x, y in batches:
             x, y = to_batch(x, transform), to_batch(y)
             logits, y = flatten_positions(model(x), y)
             total_loss += float(loss_fn(logits, y).item()) * len(y)
             correct += count_correct(logits, y)
             n += len(y)
+    if shard:
+        total_loss, correct, n = distributed.sum_over_ranks([total_loss, correct, n])
+        correct, n = int(correct), int(n)
     if n == 0:
         raise ValueError("evaluate: the loader yielded no samples")
     return {"loss": total_loss / n, "accuracy": correct / n, "n": n}

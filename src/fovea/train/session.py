@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 
-from .. import backend, optim
+from .. import backend, distributed, nn, optim
 from ..data import DataLoader, Subset, load_dataset
 from ..data.augment import parse_augment
 from ..data.preprocess import Normalize, load_preprocessor
@@ -194,7 +195,7 @@ def load_transform(run, config):
 
 
 def train_run(config: dict, out, resume: bool = False, progress=True, log=None,
-              overwrite: bool = False) -> dict:
+              overwrite: bool = False, parallel: bool = False) -> dict:
     """Train (or resume) the run ``config`` describes into ``out``; returns the test metrics.
 
     ``out`` is locked while the run writes it. A new run refuses a directory that already holds
@@ -206,16 +207,45 @@ def train_run(config: dict, out, resume: bool = False, progress=True, log=None,
     atomically from the history every epoch), a checkpoint after every epoch,
     model.safetensors (the EMA weights with ``ema``, the best epoch's with early stopping),
     early_stopping.json and test_metrics.json.
+
+    ``parallel``: this process is one of an MPI job (``mpiexec -n N``) that trains the run
+    data-parallel (:class:`~fovea.train.trainer.Trainer`'s ``distributed``); rank 0 alone
+    locks and writes the run directory, prints progress and logs.
     """
     run = RunDir(out)
-    with run.lock():
-        if resume:
+    if parallel:
+        distributed.init()
+    job = _Job(parallel)
+    if not job.writes:
+        progress, log = False, None
+    with run.lock() if job.writes else nullcontext():
+        if job.writes and resume:
             run.remove_stale_temp_files()
-        else:
+        elif job.writes:
             run.prepare_new(overwrite)
+        distributed.barrier()  # the others start once rank 0 has prepared the directory
         if check_model_and_data(config):
-            return _train_text_locked(run, config, out, resume, progress, log)
-        return _train_locked(run, config, out, resume, progress, log)
+            return _train_text_locked(run, config, out, resume, progress, log, job)
+        return _train_locked(run, config, out, resume, progress, log, job)
+
+
+class _Job:
+    """How a run is trained: by one process, or by one of the processes of an MPI job
+    (``parallel``), of which only rank 0 ``writes`` the run directory."""
+
+    def __init__(self, parallel: bool):
+        self.parallel = bool(parallel)
+        self.writes = not parallel or distributed.is_main()
+
+    def prepare(self, model, config):
+        """The model as the job trains it: BatchNorm layers synchronized across processes
+        with ``sync_batchnorm``."""
+        if config["sync_batchnorm"]:
+            if not self.parallel:
+                raise ConfigError("sync_batchnorm synchronizes the processes of a "
+                                  "distributed run; add --distributed (under mpiexec)")
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return model
 
 
 def _make_stopper(config, has_val: bool):
@@ -226,18 +256,21 @@ def _make_stopper(config, has_val: bool):
     return EarlyStopping(config["early_stopping"], config["patience"], config["min_delta"])
 
 
-def _trainer_options(config, run, progress, log) -> dict:
+def _trainer_options(config, run, progress, log, job) -> dict:
     """The Trainer's keyword arguments every kind of run takes from its configuration."""
     return dict(l1=config["l1"], l2=config["l2"], clip_grad_norm=config["clip_grad_norm"],
                 clip_grad_value=config["clip_grad_value"], run_dir=run.path,
-                progress=progress, log=log)
+                progress=progress, log=log, distributed=job.parallel, seed=config["seed"])
 
 
-def _finish(run, model, ema, stopper, history=()):
-    """The run's final model (the EMA weights, or the best epoch's with early stopping);
-    an iteration run's early_stopping.json also names the best evaluation's iteration."""
+def _finish(run, model, ema, stopper, history=(), writes=True):
+    """The run's final model (the EMA weights, or the best epoch's with early stopping),
+    saved when this process ``writes``; an iteration run's early_stopping.json also names
+    the best evaluation's iteration."""
     if ema is not None:
         ema.copy_to(model)
+    if not writes:
+        return
     run.save_model(model)
     if stopper is not None:
         summary = stopper.summary()
@@ -247,7 +280,7 @@ def _finish(run, model, ema, stopper, history=()):
         write_json(run.path / "early_stopping.json", summary)
 
 
-def _train_locked(run, config, out, resume, progress, log) -> dict:
+def _train_locked(run, config, out, resume, progress, log, job) -> dict:
     backend.manual_seed(config["seed"])
     info = dataset_info(config["dataset"], config["data_dir"])
     load = dict(data_dir=config["data_dir"], download=config["download"], progress=progress)
@@ -257,7 +290,7 @@ def _train_locked(run, config, out, resume, progress, log) -> dict:
     # a resumed run applies the statistics it saved, never a refit
     transform = (load_transform(run, run.config()) if resume
                  else make_preprocessor(config, _train_images(train_set)))
-    model = make_model(config)
+    model = job.prepare(make_model(config), config)
     optimizer = make_optimizer(config, model.parameters())
     train_loader = DataLoader(train_set, batch_size=config["batch_size"], shuffle=True,
                               seed=config["seed"])
@@ -278,7 +311,7 @@ def _train_locked(run, config, out, resume, progress, log) -> dict:
     trainer = Trainer(model, optimizer, transform=transform,
                       augment=make_augment(config, info["num_classes"]),
                       scheduler=scheduler, batch_scheduler=per_batch, early_stopping=stopper,
-                      ema=ema, **_trainer_options(config, run, progress, log))
+                      ema=ema, **_trainer_options(config, run, progress, log, job))
     if resume:
         trainer.resume(train_loader)
         if config["epochs"] < trainer.epoch:
@@ -287,24 +320,27 @@ def _train_locked(run, config, out, resume, progress, log) -> dict:
                               f"{trainer.epoch} or more")
         if log:
             log(f"resuming {out} after epoch {trainer.epoch} of {config['epochs']}")
-    else:
+    elif job.writes:
         run.create(saved)
         _save_preprocessor(run, transform)
         if log:
             log(f"training {config['model']} on {config['dataset']} ({len(train_set)} train, "
                 f"{saved['val_size']} validation) for {config['epochs']} epochs -> {out}")
-    trainer.on_epoch_end = lambda record: run.write_metrics(trainer.history)
+    if job.writes:
+        trainer.on_epoch_end = lambda record: run.write_metrics(trainer.history)
     t0 = time.perf_counter()
     trainer.fit(train_loader, val_loader, config["epochs"])
-    _finish(run, model, ema, stopper)
-    result = evaluate(model, DataLoader(test, batch_size=500), transform=transform)
+    _finish(run, model, ema, stopper, writes=job.writes)
+    result = evaluate(model, DataLoader(test, batch_size=500), transform=transform,
+                      shard=job.parallel)
     result["seconds"] = round(time.perf_counter() - t0, 2)
     result["epochs_run"] = trainer.epoch
-    write_json(run.path / "test_metrics.json", result)
+    if job.writes:
+        write_json(run.path / "test_metrics.json", result)
     return result
 
 
-def _train_text_locked(run, config, out, resume, progress, log) -> dict:
+def _train_text_locked(run, config, out, resume, progress, log, job) -> dict:
     """A language model trained for max_iters iterations on random windows of its text,
     evaluated (and checkpointed) every eval_interval iterations; the run directory gets
     vocab.json besides the files of an image run, and val_metrics.json (the loss over the
@@ -316,7 +352,7 @@ def _train_text_locked(run, config, out, resume, progress, log) -> dict:
         raise DataError(f"{config['dataset']}: the text changed since {out} began; a resumed "
                         f"run needs the text it was trained on")
     options = language_model_options(config)
-    model = build_language_model(config["model"], len(data.vocab), options)
+    model = job.prepare(build_language_model(config["model"], len(data.vocab), options), config)
     optimizer = make_optimizer(config, decay_groups(model, config["weight_decay"]))
     max_iters = config["max_iters"] or DEFAULT_MAX_ITERS
     block, batch = config["block_size"], config["batch_size"]
@@ -328,7 +364,7 @@ def _train_text_locked(run, config, out, resume, progress, log) -> dict:
     trainer = Trainer(model, optimizer, scheduler=scheduler, batch_scheduler=per_batch,
                       early_stopping=stopper, ema=ema, max_iters=max_iters,
                       eval_interval=config["eval_interval"], per_char=True,
-                      **_trainer_options(config, run, progress, log))
+                      **_trainer_options(config, run, progress, log, job))
     if resume:
         trainer.resume(train_loader)
         if max_iters < trainer.iteration:
@@ -336,7 +372,7 @@ def _train_text_locked(run, config, out, resume, progress, log) -> dict:
                               f"{trainer.iteration} iterations this run has done")
         if log:
             log(f"resuming {out} after iter {trainer.iteration} of {max_iters}")
-    else:
+    elif job.writes:
         run.create(dict(config, max_iters=max_iters, vocab_size=len(data.vocab),
                         model_options=options, text_sha256=data.sha256,
                         train_size=len(data.train), val_size=len(data.val)))
@@ -345,14 +381,16 @@ def _train_text_locked(run, config, out, resume, progress, log) -> dict:
             log(f"training {config['model']} on {config['dataset']} ({len(data.train)} train, "
                 f"{len(data.val)} validation characters, {len(data.vocab)} symbols) for "
                 f"{max_iters} iterations -> {out}")
-    trainer.on_epoch_end = lambda record: run.write_metrics(trainer.history)
+    if job.writes:
+        trainer.on_epoch_end = lambda record: run.write_metrics(trainer.history)
     t0 = time.perf_counter()
     trainer.fit(train_loader, val_loader)
-    _finish(run, model, ema, stopper, trainer.history)
+    _finish(run, model, ema, stopper, trainer.history, writes=job.writes)
     result = evaluate_text(model, data, block)
     result["seconds"] = round(time.perf_counter() - t0, 2)
     result["iters_run"] = trainer.iteration
-    write_json(run.path / VAL_METRICS, result)
+    if job.writes:
+        write_json(run.path / VAL_METRICS, result)
     return result
 
 

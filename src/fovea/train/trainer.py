@@ -9,12 +9,14 @@ import itertools
 import math
 import time
 
+import numpy as np
 from tqdm import tqdm
 
-from .. import backend
+from .. import backend, distributed
 from ..autograd import Tensor
 from ..errors import CheckpointError, ShapeError, TrainingDiverged
 from ..nn import CrossEntropyLoss
+from ..nn.parallel import DistributedDataParallel
 from ..nn.utils import clip_grad_norm_, clip_grad_value_
 from .callbacks import EMA, EarlyStopping, snapshot, weight_penalty
 from .checkpoint import load_checkpoint, save_checkpoint, split_prefix, with_prefix
@@ -38,6 +40,15 @@ class Trainer:
     ``eval_interval`` of them (fewer for the last), and progress says "iter i/N".
     ``per_char`` reports the loss of a character model in nats and bits per character. A
     sequence model's logits (N, T, V) and targets (N, T) count each position as a sample.
+
+    ``distributed``: one process of an MPI job (``mpiexec``; :mod:`fovea.distributed`). Every
+    process draws the same global batch (same loader seed) and augments it alike, then takes
+    its contiguous share; its loss is scaled by share·world_size/batch and the model, wrapped
+    in DistributedDataParallel, averages the gradients over the processes, so each step is
+    the one a single process takes on the whole batch. Epoch sums and validation are
+    combined over the processes; only rank 0 writes checkpoints. With ``seed`` every process's
+    own random stream (dropout masks) is reseeded from (seed, rank, epoch) at each epoch, so a
+    resumed job draws what an uninterrupted one would.
     """
 
     def __init__(self, model, optimizer, loss_fn=None, *, transform=None, augment=None,
@@ -45,8 +56,11 @@ class Trainer:
                  clip_grad_value=None, early_stopping: EarlyStopping | None = None,
                  ema: EMA | None = None, run_dir=None, progress=True, log=print,
                  on_epoch_end=None, extra_state=None, max_iters=None, eval_interval=None,
-                 per_char=False):
+                 per_char=False, distributed=False, seed=None):
         self.model, self.optimizer = model, optimizer
+        self.distributed, self.seed = bool(distributed), seed
+        self.net = DistributedDataParallel(model) if self.distributed else model
+        self.writes = not self.distributed or _is_main()
         self.loss_fn = loss_fn or CrossEntropyLoss()
         self.transform, self.augment = transform, augment
         self.scheduler, self.batch_scheduler = scheduler, batch_scheduler
@@ -67,19 +81,39 @@ class Trainer:
 
     # ---- one step and one epoch ------------------------------------------------------------
     def step(self, x, y) -> tuple:
-        """One optimizer step on a batch of arrays; returns (data loss, penalty, correct, n)."""
+        """One optimizer step on a batch of arrays; returns (data loss, penalty, correct, n)
+        (this process's share of them in a distributed job)."""
         if self.augment is not None:
             x, y = self.augment(x, y)
+        batch = len(y)
+        if self.distributed:
+            x, y = _share(x), _share(y)
+            if len(y) == 0:  # fewer samples than processes: take part in the averaging
+                self.optimizer.zero_grad()
+                self.net.sync_gradients()
+                self._update()
+                return 0.0, 0.0, 0, 0
+        share = len(y)
         x, y = to_batch(x, self.transform), to_batch(y)
-        logits, y = flatten_positions(self.model(x), y)
+        logits, y = flatten_positions(self.net(x), y)
         loss = self.loss_fn(logits, y)
         penalty = weight_penalty(self.model, self.l1, self.l2)
         total = loss if penalty is None else loss + penalty
         value = float(total.item())
         if not math.isfinite(value):  # before a step that would spread it into the weights
             self.diverged(f"the loss is {value}")
+        if self.distributed and share * distributed.world_size() != batch:
+            total = total * (share * distributed.world_size() / batch)
         self.optimizer.zero_grad()
         total.backward()
+        self._update()
+        return (value if penalty is None else float(loss.item()),
+                0.0 if penalty is None else float(penalty.item()),
+                count_correct(logits, y), len(y))
+
+    def _update(self) -> None:
+        """What follows the gradients: clipping, the optimizer step, the EMA, a per-batch
+        schedule."""
         if self.clip_grad_value:
             clip_grad_value_(self.model.parameters(), self.clip_grad_value)
         if self.clip_grad_norm:
@@ -89,12 +123,11 @@ class Trainer:
             self.ema.update(self.model)
         if self.scheduler is not None and self.batch_scheduler:
             self.scheduler.step()
-        return (value if penalty is None else float(loss.item()),
-                0.0 if penalty is None else float(penalty.item()),
-                count_correct(logits, y), len(y))
 
     def train_epoch(self, loader, desc="train") -> dict:
         self.model.train()
+        if self.distributed and self.seed is not None:
+            backend.manual_seed(_stream_seed(self.seed, distributed.rank(), self.epoch))
         loss_sum = penalty_sum = 0.0
         correct = n = 0
         if self.max_iters is None:
@@ -118,6 +151,10 @@ class Trainer:
                 bar.set_postfix(loss=f"{loss_sum / n:.4f}", acc=f"{correct / n:.4f}",
                                 refresh=False)
         bar.close()
+        if self.distributed:
+            loss_sum, penalty_sum, correct, n = distributed.sum_over_ranks(
+                [loss_sum, penalty_sum, correct, n])
+            correct, n = int(correct), int(n)
         d = max(n, 1)
         out = {"loss": loss_sum / d, "accuracy": correct / d, "n": n}
         if self.l1 or self.l2:
@@ -137,7 +174,10 @@ class Trainer:
             t0 = time.perf_counter()
             lr = self.optimizer.param_groups[0]["lr"]
             tr = self.train_epoch(train_loader, desc=f"epoch {epoch}/{epochs}")
-            va = (evaluate(self.model, val_loader, self.loss_fn, self.transform, self.ema)
+            if self.distributed:  # rank 0's BatchNorm statistics, evaluated and saved
+                self.net.sync_buffers()
+            va = (evaluate(self.model, val_loader, self.loss_fn, self.transform, self.ema,
+                           shard=self.distributed)
                   if val_loader is not None else None)
             record = {
                 "epoch": epoch, "train_loss": tr["loss"], "train_acc": tr["accuracy"],
@@ -169,7 +209,10 @@ class Trainer:
                 if bad:  # never checkpoint NaN weights over the last finite ones
                     self.diverged(f"{bad[0]} holds non-finite values", epoch,
                                   self.iteration)
-                self.save_checkpoint(train_loader, stopped=stop)
+                if self.writes:
+                    self.save_checkpoint(train_loader, stopped=stop)
+                else:
+                    self.saved_epoch, self.saved_iteration = self.epoch, self.iteration
             if self.on_epoch_end is not None:
                 self.on_epoch_end(record)
             if stop:
@@ -293,6 +336,22 @@ class Trainer:
         self.history = list(meta["history"])
         self.epoch = int(meta["epoch"])
         self.iteration = int(meta.get("iteration", 0))
+
+
+def _is_main() -> bool:
+    return distributed.is_main()
+
+
+def _share(a):
+    """This process's contiguous share of a global batch: rows [n·r/W, n·(r+1)/W)."""
+    n, r, w = len(a), distributed.rank(), distributed.world_size()
+    return a[n * r // w:n * (r + 1) // w]
+
+
+def _stream_seed(seed: int, rank: int, epoch: int) -> int:
+    """The seed of a process's random stream in an epoch of a distributed job: distinct for
+    every (seed, rank, epoch), and the same on a resumed job."""
+    return int(np.random.SeedSequence([seed, rank, epoch]).generate_state(1)[0])
 
 
 __all__ = ["Trainer", "snapshot"]
