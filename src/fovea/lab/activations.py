@@ -202,7 +202,7 @@ def _centring_runs(ctx: Context, x, y, width: int, steps: int, lrs, level: float
 
 
 @experiment("3.1", "The second problem with the sigmoid function is that the outputs of the "
-            "sigmoid are not centered in zero.", 60, 20)
+            "sigmoid are not centered in zero.", 90, 15)
 def not_zero_centred(ctx: Context) -> Result:
     width, n_batch, train_steps = (128, 256, 100) if ctx.quick else (256, 256, 500)
     steps, every = (3000, 25) if ctx.quick else (15000, 100)
@@ -327,7 +327,8 @@ def _zero_centred_verdict(numbers: dict, lrs, mlp_lrs, level: float) -> str:
     why = ("holds" if premise and all(costs) else
            "holds partly" if premise and (slower or longer or mlp_slower) else "does not hold")
     top = lrs[-1]
-    batch_sig = numbers["sigmoid init: batch-gradient rows of one sign"]
+    batch_sig = [numbers[f"sigmoid {w}: batch-gradient rows of one sign"]
+                 for w in ("init", "trained")]
     return (f"{why}: per-example weight-gradient rows of a layer fed by sigmoid outputs are "
             f"one-signed {sig:.0%} of the time (σ − ½ {half:.0%}, tanh {tanh:.0%}), as are "
             f"per-example updates of softmax regression on raw pixels ({raw:.0%}; centred "
@@ -339,8 +340,9 @@ def _zero_centred_verdict(numbers: dict, lrs, mlp_lrs, level: float) -> str:
             f"{len(longer)} of {2 * len(lrs)} runs (at batch 1 "
             + ", ".join(f"{ratio(1, lr, 'raw'):.1f}/{ratio(1, lr, 'centred'):.1f}"
                         for lr in lrs)
-            + f"); summed over a batch the signs mix ({batch_sig:.0%} of the sigmoid layer's "
-            f"batch-gradient rows at initialization) and with batches of 64 raw pixels reach "
+            + f"); summed over a batch the signs partly mix ({batch_sig[0]:.0%} of the sigmoid "
+            f"layer's batch-gradient rows are one-signed at initialization, {batch_sig[1]:.0%} "
+            f"after training) and with batches of 64 raw pixels reach "
             f"{level} after {steps(pixel(64, top, 'raw'))} steps against "
             f"{steps(pixel(64, top, 'centred'))} at lr {top:g}, while the sigmoid MLP trains "
             f"slower than the same MLP with σ − ½ at {len(mlp_slower)} of {len(mlp_lrs)} rates "
@@ -362,7 +364,7 @@ _ACTIVATIONS = (  # each with its textbook initialization
 @experiment("3.1", "Nowadays, there is a set of activation functions that are considered to be "
             "the avant-garde of deep learning … The sigmoid function was very popular back in "
             "the days … However, it has 3 main problems, which led to the abandonment of this "
-            "function.", 150, 15)
+            "function.", 180, 15)
 def activation_curves(ctx: Context) -> Result:
     sizes = (784, 64, 64, 64, 10) if ctx.quick else (784, 256, 256, 256, 10)
     steps = 400 if ctx.quick else 2000
