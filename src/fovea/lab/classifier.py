@@ -8,15 +8,21 @@ import numpy as np
 
 from ..data.augment import RandomAffine, shift_images
 from ..models import LeNet5, LinearClassifier
-from ..train.predict import predict_logits
 from ..viz import _new_figure, plot_templates
-from .common import _MEAN, _STD, _claim, _label, _mnist, _numpy, _save_figure, _seed, _train
+from .common import (
+    _MEAN,
+    _STD,
+    _accuracy,
+    _claim,
+    _label,
+    _mnist,
+    _numpy,
+    _save_figure,
+    _seed,
+    _train,
+)
 from .record import Context, Result
 from .registry import experiment
-
-
-def _accuracy(model, x, y) -> float:
-    return float((predict_logits(model, x).argmax(1) == y).mean())
 
 
 def _linear(ctx: Context, x, y, steps: int):

@@ -14,6 +14,7 @@ from ..data import load_mnist, load_mnist_mini
 from ..data.registry import DATASET_INFO, to_float_images
 from ..errors import DataError
 from ..nn import functional as F
+from ..train.predict import predict_logits
 from ..viz import _save
 from .record import Context
 from .registry import EXPERIMENTS
@@ -101,6 +102,11 @@ def _save_figure(ctx: Context, fig, name: str) -> str:
     """Save ``fig`` as ``name`` in the experiment's figure folder; returns the name."""
     _save(fig, ctx.figure_path(name))
     return name
+
+
+def _accuracy(model, x, y) -> float:
+    """The fraction of ``x`` whose highest logit (eval mode, batched) is the label ``y``."""
+    return float((predict_logits(model, x).argmax(1) == y).mean())
 
 
 def _grad_norms(model, x, y) -> list:
