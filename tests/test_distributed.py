@@ -191,3 +191,15 @@ def test_in_one_process_sync_batchnorm_is_batchnorm_and_ddp_is_the_module():
     assert list(ddp.state_dict()) == ["module." + k for k in keys]
     out.sum().backward()
     assert all(p.grad is not None for p in synced.parameters())
+
+
+def test_ensemble_under_mpiexec_trains_members_side_by_side(tmp_path):
+    out = tmp_path / "ens"
+    proc = fovea("ensemble", "--members", "3", "--epochs", "1", "--quiet", "--out", out,
+                 ranks=2, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("ensemble (mean probabilities)") == 1  # rank 0 reports
+    import json
+    result = json.loads((out / "ensemble.json").read_text())
+    assert len(result["members"]) == 3
+    assert all((out / f"member-{i}" / "model.safetensors").is_file() for i in range(3))

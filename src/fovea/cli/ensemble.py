@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import distributed
 from ..train.session import ensemble
 from .args import (
     add_overwrite_option,
@@ -32,8 +33,12 @@ def add_ensemble_parser(subparsers):
 def cmd_ensemble(args) -> int:
     config = resolved_config(args)
     out = args.out or default_out(config, "-ensemble")
+    # under mpiexec -n N the members train side by side, one per process
     result = ensemble(config, args.members, out, args.average_parameters,
-                      progress=not args.quiet, log=epoch_log(args), overwrite=args.overwrite)
+                      progress=not args.quiet, log=epoch_log(args), overwrite=args.overwrite,
+                      parallel=distributed.launched_processes() > 1)
+    if result is None:  # another process than rank 0: it trained its members
+        return 0
     for i, acc in enumerate(result["members"]):
         print(f"member {i} (seed {config['seed'] + i}): accuracy {acc:.4f}")
     print(f"members' mean accuracy {result['member_mean']:.4f}")

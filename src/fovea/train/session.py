@@ -223,7 +223,8 @@ def train_run(config: dict, out, resume: bool = False, progress=True, log=None,
             run.remove_stale_temp_files()
         elif job.writes:
             run.prepare_new(overwrite)
-        distributed.barrier()  # the others start once rank 0 has prepared the directory
+        if job.parallel:  # the others start once rank 0 has prepared the directory
+            distributed.barrier()
         if check_model_and_data(config):
             return _train_text_locked(run, config, out, resume, progress, log, job)
         return _train_locked(run, config, out, resume, progress, log, job)
@@ -481,27 +482,42 @@ def load_run(run_dir):
 
 
 def ensemble(config: dict, members: int, out, average_parameters=False, progress=False,
-             log=None, overwrite=False) -> dict:
+             log=None, overwrite=False, parallel=False) -> dict:
     """Train ``members`` runs with seeds seed, seed+1, … into out/member-i and evaluate the
     ensemble: the mean of the members' probabilities and the majority vote. With
-    ``average_parameters``, also the model whose weights are the members' average."""
+    ``average_parameters``, also the model whose weights are the members' average.
+
+    ``parallel``: this process is one of an MPI job; rank r trains members r, r + N, …
+    (one process each, side by side), and rank 0 evaluates the ensemble and writes
+    ensemble.json once every member is done (the others return None)."""
     if is_language_model(config["model"]):
         raise ConfigError(f"ensemble: {config['model']} is a language model; ensembles are of "
                           f"image classifiers")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if parallel:
+        distributed.init()
+    rank, ranks = distributed.rank(), distributed.world_size()
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    distributed.barrier()
     info = dataset_info(config["dataset"], config["data_dir"])
+    for i in range(rank, members, ranks):
+        member = dict(config, seed=config["seed"] + i)
+        path = out / f"member-{i}"
+        if log and rank == 0:
+            log(f"member {i + 1}/{members} (seed {member['seed']}) -> {path}"
+                + (f" (and {ranks - 1} more side by side)" if ranks > 1 else ""))
+        train_run(member, path, progress=progress and rank == 0, log=None,
+                  overwrite=overwrite)
+    distributed.barrier()
+    if rank != 0:
+        return None
     test = load_dataset(config["dataset"], "test", data_dir=config["data_dir"],
                         download=config["download"], progress=False)
     images, labels = test.arrays
     member_results, probs, models = [], [], []
     for i in range(members):
-        member = dict(config, seed=config["seed"] + i)
-        path = out / f"member-{i}"
-        if log:
-            log(f"member {i + 1}/{members} (seed {member['seed']}) -> {path}")
-        train_run(member, path, progress=progress, log=None, overwrite=overwrite)
-        model, transform, _ = load_run(path)
+        model, transform, _ = load_run(out / f"member-{i}")
         p = predict_proba(model, images, transform)
         probs.append(p)
         models.append((model, transform))
