@@ -37,7 +37,7 @@ def _fit(model, x, y, steps: int, batches: int, decay=False, after_step=None):
 
 
 def _accuracy(probs, labels) -> np.ndarray:
-    """Accuracy of probabilities (..., N, C) against ``labels`` (N,), over the last-but-one axis."""
+    """The accuracy of probabilities (..., N, C) against ``labels`` (N,): shape (...)."""
     return (probs.argmax(-1) == labels).mean(-1)
 
 
