@@ -9,4 +9,4 @@ from .registry import EXPERIMENTS, Experiment, experiment, ordered
 
 __all__ = ["Context", "Result", "VERDICTS", "EXPERIMENTS", "Experiment", "experiment", "ordered"]
 
-from . import activations, classifier, filters, sequence, training  # noqa: E402,F401 — importing registers the experiments
+from . import activations, classifier, ensembles, filters, sequence, training  # noqa: E402,F401 — importing registers the experiments

@@ -53,11 +53,12 @@ def _numpy(t) -> np.ndarray:
 
 
 def _train(model, x, y, steps: int, lr: float, batch: int, seed: int, momentum=0.9,
-           probe=None):
+           probe=None, after_step=None):
     """``steps`` of SGD on random batches of (x, y); returns the loss of every step (a NaN or
     inf ends the run early: the rest are reported as inf). With ``probe`` = (images, labels),
     returns (step losses, the probe batch's loss after every step) instead: a fixed batch
-    shows how the parameters move, without the noise of drawing batches."""
+    shows how the parameters move, without the noise of drawing batches. ``after_step(model)``
+    is called after every optimizer step (a weight average, checkpoints)."""
     model.train()
     opt = optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     rng = np.random.default_rng(seed)
@@ -75,6 +76,8 @@ def _train(model, x, y, steps: int, lr: float, batch: int, seed: int, momentum=0
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if after_step is not None:
+                after_step(model)
             if probe is not None:
                 with no_grad():
                     probed.append(float(F.cross_entropy(model(Tensor(probe[0])),

@@ -6,11 +6,34 @@ from __future__ import annotations
 import math
 
 from .. import backend
+from ..autograd import Tensor
 
 
 def snapshot(model) -> dict:
     """A copy of the model's state_dict arrays (parameters and buffers)."""
     return {k: v.data.copy() for k, v in model.state_dict().items()}
+
+
+def average_states(states, weights=None) -> dict:
+    """The weighted mean Σ wᵢ·θᵢ of state dicts (name -> array or Tensor; equal weights by
+    default) for their floating-point entries; the others (BatchNorm's step counter) are the
+    first state's. Meaningful along one run or from a shared start: independently trained
+    networks' hidden units are not aligned, and their average is usually a much worse model."""
+    states = list(states)
+    if not states:
+        raise ValueError("average_states: no states to average")
+    weights = [1.0 / len(states)] * len(states) if weights is None else list(weights)
+    if len(weights) != len(states):
+        raise ValueError(f"average_states: {len(weights)} weights for {len(states)} states")
+    arrays = [{k: v.data if isinstance(v, Tensor) else v for k, v in s.items()} for s in states]
+    out = {}
+    for k, first in arrays[0].items():
+        if first.dtype.kind != "f":
+            out[k] = first.copy()
+            continue
+        total = sum(first.dtype.type(w) * a[k] for w, a in zip(weights, arrays))
+        out[k] = total.astype(first.dtype, copy=False)
+    return out
 
 
 class EarlyStopping:

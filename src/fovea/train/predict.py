@@ -25,7 +25,7 @@ from ..ops import clamp, cross_entropy, log, softmax
 BATCH_SIZE = 500
 
 __all__ = ["BATCH_SIZE", "to_batch", "inference", "predict_logits", "predict_proba",
-           "flatten_positions", "count_correct", "evaluate", "evaluate_arrays", "to_input"]
+           "majority_vote", "flatten_positions", "count_correct", "evaluate", "evaluate_arrays", "to_input"]
 
 
 def to_batch(x, transform=None, device=None) -> Tensor:
@@ -75,6 +75,14 @@ def predict_proba(model, images, transform=None, batch_size=BATCH_SIZE, tta=Fals
         return predict_tta(lambda view: predict_logits(model, view, transform, batch_size),
                            images)
     return _outputs(model, images, transform, batch_size, head=lambda z: softmax(z, dim=1))
+
+
+def majority_vote(probs) -> np.ndarray:
+    """The class most members predict, from their probabilities (members, N, classes); a tie
+    goes to the class with the larger mean probability. Returns (N,) class indices."""
+    probs = np.asarray(probs)
+    counts = (probs.argmax(-1)[..., None] == np.arange(probs.shape[-1])).sum(0)
+    return np.argmax(counts + 1e-3 * probs.mean(0), axis=-1)
 
 
 def flatten_positions(logits, targets) -> tuple:

@@ -23,7 +23,7 @@ from ..data.registry import dataset_info
 from ..errors import CheckpointError, DataError
 from ..models import build_model
 from ..serialization import load_safetensors, save_safetensors, write_json
-from .callbacks import EMA, EarlyStopping
+from .callbacks import EMA, EarlyStopping, average_states
 from .config import LM_SIZE_OPTIONS, ConfigError, resolve
 from .language import (
     DEFAULT_MAX_ITERS,
@@ -38,7 +38,7 @@ from .language import (
     load_vocab,
     save_vocab,
 )
-from .predict import evaluate, predict_proba
+from .predict import evaluate, majority_vote, predict_proba
 from .run import RunDir
 from .trainer import Trainer
 
@@ -500,7 +500,6 @@ def ensemble(config: dict, members: int, out, average_parameters=False, progress
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     distributed.barrier()
-    info = dataset_info(config["dataset"], config["data_dir"])
     for i in range(rank, members, ranks):
         member = dict(config, seed=config["seed"] + i)
         path = out / f"member-{i}"
@@ -523,10 +522,7 @@ def ensemble(config: dict, members: int, out, average_parameters=False, progress
         models.append((model, transform))
         member_results.append(float((p.argmax(1) == labels).mean()))
     mean_probs = sum(probs) / members
-    votes = np.stack([p.argmax(1) for p in probs])            # (members, N)
-    counts = np.stack([(votes == c).sum(0) for c in range(info["num_classes"])], axis=1)
-    # a tie goes to the class with the larger mean probability
-    vote = np.argmax(counts + 1e-3 * mean_probs, axis=1)
+    vote = majority_vote(probs)
     result = {
         "members": member_results,
         "member_mean": float(np.mean(member_results)),
@@ -539,11 +535,7 @@ def ensemble(config: dict, members: int, out, average_parameters=False, progress
               "networks is not an ensemble — their hidden units are not aligned, so the "
               "average is usually a much worse model", file=sys.stderr)
         model, transform = models[0]
-        states = [m.state_dict() for m, _ in models]
-        avg = {k: sum(s[k].data for s in states) / members
-               if states[0][k].dtype.kind == "f" else states[0][k].data
-               for k in states[0]}
-        model.load_state_dict(avg)
+        model.load_state_dict(average_states([m.state_dict() for m, _ in models]))
         p = predict_proba(model, images, transform)
         result["average_parameters"] = float((p.argmax(1) == labels).mean())
     write_json(out / "ensemble.json", result)
