@@ -11,7 +11,7 @@ PIP     = $(PY) -m pip install --quiet --disable-pip-version-check
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
-	$(PIP) -e .
+	$(PIP) -e '.[fast]'
 	touch $@
 
 # torch 2.13.0 (CPU) is the reference of the comparison tests: a failed install fails here,

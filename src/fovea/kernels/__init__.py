@@ -1,0 +1,94 @@
+"""Compiled CPU kernels for the passes NumPy cannot make in one sweep of memory (col2im as a
+gather, pooling, a 1-D filter pass, …), each beside its pure-NumPy reference.
+
+A :class:`Kernel` has two paths with one signature: ``reference`` (NumPy, readable, the
+definition) and a compiled one built by numba (the optional extra ``fovea[fast]``) on first
+use, with ``cache=True`` so that a later process loads it from disk instead of compiling.
+Which path runs is chosen once per kernel: the compiled one where numba imports, unless the
+environment says ``FOVEA_KERNELS=numpy``; ``FOVEA_KERNELS=numba`` makes a missing numba an
+error instead of a fallback. Tests run both paths (:func:`forced`) and compare them.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+MODES = ("auto", "numpy", "numba")
+
+_forced = None  # a path forced by forced(), for the tests
+
+
+class KernelError(RuntimeError):
+    """FOVEA_KERNELS asks for a path this machine cannot run (numba missing)."""
+
+
+def mode() -> str:
+    """The path the environment asks for: FOVEA_KERNELS = auto (default), numpy or numba."""
+    value = _forced or os.environ.get("FOVEA_KERNELS", "auto").strip().lower() or "auto"
+    if value not in MODES:
+        raise KernelError(f"FOVEA_KERNELS must be one of {', '.join(MODES)}, got {value!r}")
+    return value
+
+
+def numba_available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class Kernel:
+    """One kernel: ``reference`` (NumPy) and ``build``, a function returning the compiled
+    function (numba's ``njit`` applied inside it, so that importing fovea never imports
+    numba). Calling the kernel runs the chosen path."""
+
+    def __init__(self, name: str, reference, build=None):
+        self.name, self.reference, self.build = name, reference, build
+        self._compiled = None
+        self._chosen = None  # (mode it was chosen under, function)
+
+    def compiled(self):
+        """The compiled function (built, or loaded from numba's cache, on first call)."""
+        if self._compiled is None:
+            if self.build is None or not numba_available():
+                raise KernelError(f"kernel {self.name}: no compiled path (pip install "
+                                  f"'fovea[fast]' for numba)")
+            self._compiled = self.build()
+        return self._compiled
+
+    def path(self) -> str:
+        """"numba" or "numpy": the path a call takes now."""
+        m = mode()
+        if m == "numpy" or self.build is None:
+            if m == "numba" and self.build is None:
+                raise KernelError(f"kernel {self.name} has no compiled path")
+            return "numpy"
+        if m == "numba" or numba_available():
+            return "numba"
+        return "numpy"
+
+    def __call__(self, *args, **kwargs):
+        m = mode()
+        if self._chosen is None or self._chosen[0] != m:
+            fn = self.compiled() if self.path() == "numba" else self.reference
+            self._chosen = (m, fn)
+        return self._chosen[1](*args, **kwargs)
+
+
+@contextmanager
+def forced(path: str):
+    """Inside the block every kernel takes ``path`` ("numpy" or "numba"), whatever the
+    environment says (the tests run both paths)."""
+    global _forced
+    if path not in ("numpy", "numba"):
+        raise ValueError(f"forced: path must be numpy or numba, got {path!r}")
+    previous, _forced = _forced, path
+    try:
+        yield
+    finally:
+        _forced = previous
+
+
+__all__ = ["Kernel", "KernelError", "MODES", "forced", "mode", "numba_available"]
