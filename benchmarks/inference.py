@@ -44,7 +44,9 @@ def torch_vgg16(nn):
     return VGG()
 
 
-def torch_resnet18(nn):
+def torch_resnet18(nn, num_classes=1000, small_input=False):
+    """torchvision's ResNet-18; ``small_input``: fovea's CIFAR stem (3×3 stride 1, no
+    max-pool), as ``fovea.models.resnet18_cifar``."""
     class BasicBlock(nn.Module):
         def __init__(self, cin, cout, stride):
             super().__init__()
@@ -66,10 +68,13 @@ def torch_resnet18(nn):
     class ResNet(nn.Module):
         def __init__(self):
             super().__init__()
-            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            if small_input:
+                self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+            else:
+                self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
             self.bn1 = nn.BatchNorm2d(64)
             self.relu = nn.ReLU(inplace=True)
-            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            self.maxpool = nn.Identity() if small_input else nn.MaxPool2d(3, 2, 1)
             chans, cin = [64, 128, 256, 512], 64
             for i, c in enumerate(chans):
                 stride = 1 if i == 0 else 2
@@ -77,7 +82,7 @@ def torch_resnet18(nn):
                         nn.Sequential(BasicBlock(cin, c, stride), BasicBlock(c, c, 1)))
                 cin = c
             self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-            self.fc = nn.Linear(512, 1000)
+            self.fc = nn.Linear(512, num_classes)
 
         def forward(self, x):
             x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
