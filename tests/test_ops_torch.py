@@ -390,21 +390,18 @@ def test_conv2d(n, c, h, w, o, k, stride, padding, dilation, groups, bias):
             lambda x, wt, *b: F.conv2d(x, wt, *(b or [None]), **kw), *args)
 
 
-PHASED_CONV = [  # strided columns, short batch runs: the input is split into column phases
+STRIDED_CONV = [  # strided columns, short batch runs
     (2, 3, 23, 29, 8, (7, 7), 2, 3, 1, 1, True),
     (3, 4, 17, 21, 6, (3, 5), (1, 2), (1, 2), 1, 2, True),
     (2, 6, 19, 18, 4, (5, 4), (3, 2), (0, 2), (2, 1), 1, False),
     (2, 3, 30, 31, 4, (11, 11), 4, 2, 1, 1, True),
-    (2, 2, 12, 17, 3, (9, 2), (1, 3), (4, 1), 1, 1, True),  # phase 2 holds no kernel column
+    (2, 2, 12, 17, 3, (9, 2), (1, 3), (4, 1), 1, 1, True),  # stride beyond the kernel width
 ]
 
 
-@pytest.mark.parametrize("n,c,h,w,o,k,stride,padding,dilation,groups,bias", PHASED_CONV,
+@pytest.mark.parametrize("n,c,h,w,o,k,stride,padding,dilation,groups,bias", STRIDED_CONV,
                          ids=str)
-def test_conv2d_column_phases(n, c, h, w, o, k, stride, padding, dilation, groups, bias):
-    from fovea.ops.conv import column_phases, pair
-
-    assert column_phases(n, 4, *k, pair(stride), pair(dilation)) == pair(stride)[1]
+def test_conv2d_strided(n, c, h, w, o, k, stride, padding, dilation, groups, bias):
     test_conv2d(n, c, h, w, o, k, stride, padding, dilation, groups, bias)
 
 

@@ -27,7 +27,7 @@ from ..autograd import Tensor, is_grad_enabled
 from ..errors import ShapeError
 from ..nn import functional as F
 from ..ops import pad
-from ..ops.conv import correlate_batch_last
+from ..ops.conv import Geometry, correlate_batch_last
 from .boundary import boundary_mode, pad_planes, source_indices
 from .separable import separate
 
@@ -235,7 +235,7 @@ def correlate_valid(xpad, ker):
     oh, ow = hp - kh + 1, wp - kw + 1
     xp = backend.namespace(xpad)
     out, *_ = correlate_batch_last(xp.ascontiguousarray(xpad)[None], ker.reshape(1, kh * kw),
-                                   kh, kw, oh, ow)
+                                   Geometry(kh, kw, oh, ow))
     return out.reshape(oh, ow, p)
 
 

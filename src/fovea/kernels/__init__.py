@@ -6,15 +6,27 @@ definition) and a compiled one built by numba (the optional extra ``fovea[fast]`
 use, with ``cache=True`` so that a later process loads it from disk instead of compiling.
 Which path runs is chosen once per kernel: the compiled one where numba imports, unless the
 environment says ``FOVEA_KERNELS=numpy``; ``FOVEA_KERNELS=numba`` makes a missing numba an
-error instead of a fallback. Tests run both paths (:func:`forced`) and compare them.
+error instead of a fallback. Tests run both paths (:func:`forced`) and compare them. The
+compiled path takes NumPy arrays only: a call whose first argument is another backend's array
+(CuPy) runs the reference, which is written against the array's namespace.
+
+The compiled kernels run on the calling thread (``parallel=False``). Between the GEMMs of a
+training step OpenBLAS's worker threads spin for a while on the other core; a numba thread
+pool started then waits for them, and on a 2-core machine shared with other work a parallel
+kernel's second half often started milliseconds late (benchmarks/README.md: ResNet-18 steps
+1.35–2.0× slower with parallel kernels than without).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from contextlib import contextmanager
 
+import numpy as np
+
 MODES = ("auto", "numpy", "numba")
+
 
 _forced = None  # a path forced by forced(), for the tests
 
@@ -74,7 +86,34 @@ class Kernel:
         if self._chosen is None or self._chosen[0] != m:
             fn = self.compiled() if self.path() == "numba" else self.reference
             self._chosen = (m, fn)
+        if not isinstance(args[0], np.ndarray):
+            return self.reference(*args, **kwargs)
         return self._chosen[1](*args, **kwargs)
+
+
+@functools.cache
+def loops():
+    """(zero, copy_into, add_into): the inner loops of the compiled kernels on 1-D arrays,
+    ``out[:] = 0``, ``out[:] = src`` and ``out += src``, written as loops indexed from 0 so
+    that LLVM vectorizes them (numba's slice expressions and offset indices do not)."""
+    import numba
+
+    @numba.njit(inline="always")
+    def zero(out):
+        for k in range(out.size):
+            out[k] = 0
+
+    @numba.njit(inline="always")
+    def copy_into(out, src):
+        for k in range(out.size):
+            out[k] = src[k]
+
+    @numba.njit(inline="always")
+    def add_into(out, src):
+        for k in range(out.size):
+            out[k] += src[k]
+
+    return zero, copy_into, add_into
 
 
 @contextmanager

@@ -12,10 +12,13 @@ Flatten of it is a free reshape.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from .. import backend
 from ..autograd import Function
 from ..backend import buffers
 from ..errors import ShapeError
+from ..kernels import conv as kconv
 
 
 def pair(v, name="value"):
@@ -35,51 +38,27 @@ def out_size(size, k, stride, pad, dil):
     return (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
 
 
-def to_batch_last(x, ph=0, pw=0, value=0.0, phases=1):
-    """(N, C, H, W) → a C-contiguous (C, H + 2·ph, W + 2·pw, N) array, padded with ``value``.
-
-    Free (a view) when x is already the transposed view of such an array and needs no padding.
-    With ``phases`` P > 1 the padded columns are split by phase instead: a (C, Hp, P, ⌈Wp/P⌉, N)
-    array holding padded column q + P·m at [:, :, q, m] (see :func:`column_phases`).
-    """
-    xb = x.transpose(1, 2, 3, 0)
-    if phases == 1 and not ph and not pw:
-        return backend.namespace(x).ascontiguousarray(xb)
-    c, h, w, n = xb.shape
-    out = buffers.empty((c, h + 2 * ph, phases, -(-(w + 2 * pw) // phases), n), x.dtype, x)
-    for q in range(phases):
-        rows = out[:, ph:h + ph, q]
-        lo, hi = -(-(pw - q) // phases), -(-(pw + w - q) // phases)  # inside: m in [lo, hi)
-        rows[:, :, :lo] = value
-        rows[:, :, hi:] = value
-        rows[:, :, lo:hi] = xb[:, :, q + phases * lo - pw::phases]
-    out[:, :ph] = value
-    out[:, h + ph:] = value
-    return out[:, :, 0] if phases == 1 else out
+def to_batch_last(x):
+    """(N, C, H, W) → a C-contiguous (C, H, W, N) array: free (a view) when x is already the
+    transposed view of one, as a convolution's output is."""
+    return backend.namespace(x).ascontiguousarray(x.transpose(1, 2, 3, 0))
 
 
-SHORT_RUN_BYTES = 256
-"""Batch-last windows with a column stride s > 1 copy runs of only N floats (32 bytes at
-batch 8). Below this run length a strided layer's padded input is split into s column phases
-once, so that every kernel tap's patches become runs of OW·N floats (measured in
-benchmarks/README.md)."""
+class Geometry(NamedTuple):
+    """A correlation's window: kernel size, output size, and (row, column) pairs of stride,
+    zero padding and dilation."""
 
+    kh: int
+    kw: int
+    oh: int
+    ow: int
+    stride: tuple = (1, 1)
+    padding: tuple = (0, 0)
+    dilation: tuple = (1, 1)
 
-def column_phases(n, itemsize, kh, kw, stride, dilation):
-    """How many column phases :func:`to_batch_last` should split a layer's input into: the
-    column stride when its runs of N are short and the patches outweigh the one extra pass
-    (KH·KW ≥ 2·stride_h·stride_w: the patch matrix is then over twice the input), else 1."""
-    s = stride[1]
-    if (s > 1 and dilation[1] == 1 and n * itemsize < SHORT_RUN_BYTES
-            and kh * kw >= 2 * stride[0] * s):
-        return s
-    return 1
-
-
-def phase_order(kw, phases):
-    """Kernel columns in the order the patch matrix holds them: phase 0's (0, P, 2P, …), then
-    phase 1's, …; the identity for one phase."""
-    return [j for q in range(phases) for j in range(q, kw, phases)]
+    def flat(self):
+        """kh, kw, sh, sw, ph, pw, dh, dw: the kernels' arguments."""
+        return (self.kh, self.kw, *self.stride, *self.padding, *self.dilation)
 
 
 BLOCK_BYTES = 512 * 1024
@@ -90,65 +69,14 @@ memory (benchmarks/README.md). A layer whose single output row of patches exceed
 gets one whole matrix, kept for backward."""
 
 
-def _phased(xpad):
-    """A padded image as (C, Hp, P, Wq, N): a 4-D (C, Hp, Wp, N) one as a single phase."""
-    return xpad[:, :, None] if xpad.ndim == 4 else xpad
-
-
-def windows(xpad, kh, kw, oh, ow, stride, dilation):
-    """Strided views (C, KH, taps, OH, OW, N) of a padded batch-last image, no copy: one per
-    column phase, covering kernel columns q, q + P, … (all of them for one phase)."""
-    xpad = _phased(xpad)
-    sc, sh, _, sm, sn = xpad.strides
-    c, _, phases, _, n = xpad.shape
-    (st_h, st_w), (d_h, d_w) = stride, dilation
-    return [backend.as_strided(xpad[:, :, q], shape=(c, kh, len(range(q, kw, phases)), oh, ow, n),
-                       strides=(sc, sh * d_h, sm * d_w, sh * st_h, sm * (st_w // phases), sn))
-            for q in range(phases)]
-
-
-def patches(wins, xp, rows=None):
-    """The patch matrix (C·KH·KW, rows·OW·N) of output rows ``rows`` (a slice; all by
-    default), rows of the matrix ordered (c, kh, kw) like a PyTorch weight (kw in
-    :func:`phase_order` when the windows are split by phase); ``xp`` is the windows'
-    namespace, taken once per layer by the caller (a large kernel builds hundreds of blocks)."""
-    if len(wins) == 1:  # the common case, kept lean: LeNet-5 builds 56 blocks per step
-        win = wins[0] if rows is None else wins[0][:, :, :, rows]
-        if win.nbytes < buffers.MIN_BYTES:
-            out = xp.ascontiguousarray(win)
-        else:
-            out = buffers.empty(win.shape, win.dtype, win)
-            xp.copyto(out, win)
-    else:
-        if rows is not None:
-            wins = [win[:, :, :, rows] for win in wins]
-        c, kh, _, oh, ow, n = wins[0].shape
-        out = buffers.empty((c, kh, sum(win.shape[2] for win in wins), oh, ow, n),
-                            wins[0].dtype, wins[0])
-        j = 0
-        for win in wins:
-            out[:, :, j:j + win.shape[2]] = win
-            j += win.shape[2]
-    return out.reshape(out.shape[0] * out.shape[1] * out.shape[2], -1)
-
-
-def add_patches(dxpad, dcols6, stride, dilation, row0=0):
-    """Scatter-add patch gradients (C, KH, KW, OH', OW, N) of output rows row0… back onto the
-    padded image (4-D, or split by phase with kw in :func:`phase_order`): the adjoint of
-    :func:`patches` (col2im), one strided add per kernel tap."""
-    dxpad = _phased(dxpad)
-    phases = dxpad.shape[2]
-    _, kh, kw, oh, ow, _ = dcols6.shape
-    (st_h, st_w), (d_h, d_w) = stride, dilation
-    sw = st_w // phases
-    j = 0
-    for q in range(phases):
-        for m in range(0, len(range(q, kw, phases)) * d_w, d_w):  # the tap's first column
-            for i in range(kh):
-                top = row0 * st_h + i * d_h
-                dxpad[:, top:top + st_h * (oh - 1) + 1:st_h, q,
-                      m:m + sw * (ow - 1) + 1:sw] += dcols6[:, i, j]
-            j += 1
+def patches(xb, geom, rows):
+    """The patch matrix (C·KH·KW, R·OW·N) of output rows ``rows`` (a slice) of the batch-last
+    image xb (C, H, W, N), zero padding included; rows of the matrix ordered (c, kh, kw) like
+    a PyTorch weight (the kernel :data:`fovea.kernels.conv.im2col`)."""
+    c, n = xb.shape[0], xb.shape[-1]
+    out = buffers.empty((c, geom.kh, geom.kw, rows.stop - rows.start, geom.ow, n), xb.dtype, xb)
+    kconv.im2col(xb, out, *geom.flat(), rows.start)
+    return out.reshape(c * geom.kh * geom.kw, -1)
 
 
 WHOLE_BYTES = 32 * 1024 * 1024
@@ -197,26 +125,24 @@ def _grouped_matmul(xp, a, b, out, groups, trans_a=False, trans_b=False):
     return out
 
 
-def correlate_batch_last(xpad, w2, kh, kw, oh, ow, stride=(1, 1), dilation=(1, 1), groups=1):
+def correlate_batch_last(xb, w2, geom, groups=1):
     """The correlation core shared by ``nn.Conv2d`` and ``fovea.filters``.
 
-    ``xpad`` is a padded batch-last image (C, Hp, Wp, N), or one split into column phases
-    (:func:`to_batch_last`), ``w2`` the weights as a matrix (O, C/groups·KH·KW) in PyTorch's
-    (c, kh, kw) order (kw in :func:`phase_order` for a split image). Returns the "valid"
-    correlation as an (O, OH·OW·N) array, with the windows views, the row blocks and the last
-    patch block (the whole patch matrix when there is one block), which backward reuses.
+    ``xb`` is a C-contiguous batch-last image (C, H, W, N), ``w2`` the weights as a matrix
+    (O, C/groups·KH·KW) in PyTorch's (c, kh, kw) order, ``geom`` the :class:`Geometry`.
+    Returns the correlation as an (O, OH·OW·N) array, with the row blocks and the last patch
+    block (the whole patch matrix when there is one block), which backward reuses.
     """
-    c, n = xpad.shape[0], xpad.shape[-1]
+    c, n = xb.shape[0], xb.shape[-1]
     o = w2.shape[0]
-    xp = backend.namespace(xpad)
-    win = windows(xpad, kh, kw, oh, ow, stride, dilation)
-    blocks = _row_blocks(oh, c * kh * kw * ow * n * xpad.itemsize, o // groups)
-    out = buffers.empty((o, oh * ow * n), xpad.dtype, xpad)
-    row = ow * n
+    xp = backend.namespace(xb)
+    blocks = _row_blocks(geom.oh, c * geom.kh * geom.kw * geom.ow * n * xb.itemsize, o // groups)
+    out = buffers.empty((o, geom.oh * geom.ow * n), xb.dtype, xb)
+    row = geom.ow * n
     for rows in blocks:
-        cols = patches(win, xp, rows if len(blocks) > 1 else None)
+        cols = patches(xb, geom, rows)
         _grouped_matmul(xp, w2, cols, out[:, rows.start * row:rows.stop * row], groups)
-    return out, win, blocks, cols
+    return out, blocks, cols
 
 
 class Conv2d(Function):
@@ -254,23 +180,18 @@ class Conv2d(Function):
             out = backend.namespace(x).zeros((n, o, oh, ow), dtype=x.dtype)
             return out if bias is None else out + bias[:, None, None]
         self.empty = None
-        phases = column_phases(n, x.itemsize, kh, kw, stride, dilation)
-        xpad = to_batch_last(x, *padding, phases=phases)
-        if phases > 1:  # the patch matrix holds kernel columns phase by phase
-            weight = weight[:, :, :, phase_order(kw, phases)]
+        geom = Geometry(kh, kw, oh, ow, stride, padding, dilation)
+        xb = to_batch_last(x)
         w2 = weight.reshape(o, cg * kh * kw)
-        out, win, blocks, cols = correlate_batch_last(xpad, w2, kh, kw, oh, ow, stride, dilation,
-                                                      groups)
+        out, blocks, cols = correlate_batch_last(xb, w2, geom, groups)
         if bias is not None:
             out += bias[:, None]
         need = self.needs_grad
         if need:
-            self.geom = (x.shape, xpad.shape, kh, kw, oh, ow, stride, padding, dilation, groups,
-                         phases)
-            self.blocks = blocks
+            self.geom, self.xshape, self.groups, self.blocks = geom, x.shape, groups, blocks
             if need[1]:  # the weight gradient needs the patches: keep them, or rebuild them
                 self.cols = cols if len(blocks) == 1 else None
-                self.win = win if len(blocks) > 1 else None
+                self.xb = xb if len(blocks) > 1 else None
             self.w2 = w2 if need[0] else None
         return out.reshape(o, oh, ow, n).transpose(3, 0, 1, 2)
 
@@ -279,68 +200,64 @@ class Conv2d(Function):
             xp = backend.namespace(g)
             return (xp.zeros(self.empty[0], dtype=g.dtype), xp.zeros(self.empty[1], dtype=g.dtype),
                     g.sum(axis=(0, 2, 3)))
-        xshape, pshape, kh, kw, oh, ow, stride, padding, dilation, groups, phases = self.geom
-        n, c, h, w = xshape
+        geom, groups = self.geom, self.groups
+        n, c, h, w = self.xshape
         o = g.shape[1]
-        xp = backend.namespace(g)
-        g2 = xp.ascontiguousarray(g.transpose(1, 2, 3, 0)).reshape(o, -1)
+        g2 = to_batch_last(g).reshape(o, -1)
         need = self.needs_grad
         gx = gw = gb = None
         if len(need) > 2 and need[2]:
             gb = g2.sum(axis=1)
         if need[1]:
-            gw = weight_grad(g2, self.cols, self.win, self.blocks, c, kh, kw, ow * n, groups,
-                             phases)
+            gw = weight_grad(g2, self.cols, self.xb, self.blocks, geom, c, groups)
         if need[0]:
-            gx = input_grad(g2, self.w2, self.blocks, pshape, kh, kw, ow, stride, padding,
-                            dilation, groups, phases, h, w)
+            gx = input_grad(g2, self.w2, self.blocks, (c, h, w, n), geom, groups)
         return gx, gw, gb
 
 
-def weight_grad(g2, cols, win, blocks, c, kh, kw, row, groups, phases=1):
+def weight_grad(g2, cols, xb, blocks, geom, c, groups):
     """dW (O, C/groups, KH, KW) = g·Pᵀ from the output gradient g2 (O, OH·OW·N) and the patch
-    matrix P: ``cols`` when it was kept whole, else rebuilt block by block from ``win``."""
+    matrix P: ``cols`` when it was kept whole, else rebuilt block by block from the batch-last
+    input ``xb``."""
     xp = backend.namespace(g2)
-    o = g2.shape[0]
+    o, row = g2.shape[0], g2.shape[1] // geom.oh
     # dWᵀ = P·gᵀ: (K, O) is the orientation OpenBLAS runs fastest for this long-inner,
     # small-output product
-    kg, og = c // groups * kh * kw, o // groups
+    kg, og = c // groups * geom.kh * geom.kw, o // groups
     gwt = xp.zeros((groups * kg, og), dtype=g2.dtype)
     part = xp.empty_like(gwt) if len(blocks) > 1 else gwt
     for rows in blocks:
-        blk = cols if cols is not None else patches(win, xp, rows)
+        blk = cols if cols is not None else patches(xb, geom, rows)
         _grouped_matmul(xp, blk, g2[:, rows.start * row:rows.stop * row], part, groups,
                         trans_b=True)
         if part is not gwt:
             gwt += part
-    gw = gwt.reshape(groups, kg, og).transpose(0, 2, 1).reshape(o, c // groups, kh, kw)
-    if phases > 1:  # back to PyTorch's column order
-        order = phase_order(kw, phases)
-        gw = gw[:, :, :, sorted(range(kw), key=order.__getitem__)]
-    return gw
+    return gwt.reshape(groups, kg, og).transpose(0, 2, 1).reshape(o, c // groups, geom.kh,
+                                                                 geom.kw)
 
 
-def input_grad(g2, w2, blocks, pshape, kh, kw, ow, stride, padding, dilation, groups, phases,
-               h, w):
+def input_grad(g2, w2, blocks, xshape, geom, groups):
     """dx = col2im(Wᵀ·g): the (N, C, H, W) gradient (a batch-last view) of a correlation's
-    input from its output gradient g2 (O, OH·OW·N) — which is also the transposed
-    convolution of g2 with the weights w2 (O, C/groups·KH·KW)."""
+    input of batch-last shape ``xshape`` (C, H, W, N) from its output gradient g2
+    (O, OH·OW·N) — which is also the transposed convolution of g2 with the weights w2
+    (O, C/groups·KH·KW). Each block's patch gradients go straight into dx
+    (:data:`fovea.kernels.conv.col2im`), no zero fill beforehand."""
     xp = backend.namespace(g2)
-    c, n = pshape[0], pshape[-1]
-    row = ow * n
-    dxpad = buffers.empty(pshape, g2.dtype, g2)
-    dxpad.fill(0)
+    c, h, _, n = xshape
+    row = g2.shape[1] // geom.oh
+    dx = buffers.empty(xshape, g2.dtype, g2)
+    fresh = 0  # the first input row no block has touched yet
     for rows in blocks:
         gblk = g2[:, rows.start * row:rows.stop * row]
-        dcols = xp.empty((c * kh * kw, gblk.shape[1]), dtype=g2.dtype)
+        dcols = xp.empty((c * geom.kh * geom.kw, gblk.shape[1]), dtype=g2.dtype)
         _grouped_matmul(xp, w2, gblk, dcols, groups, trans_a=True)
-        add_patches(dxpad, dcols.reshape(c, kh, kw, rows.stop - rows.start, ow, n),
-                    stride, dilation, row0=rows.start)
-    if phases > 1:  # (C, Hp, P, Wq, N) → (C, Hp, Wq·P, N): column q + P·m
-        dxpad = xp.ascontiguousarray(dxpad.transpose(0, 1, 3, 2, 4)).reshape(
-            pshape[0], pshape[1], -1, n)
-    ph, pw = padding
-    return dxpad[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
+        r = rows.stop - rows.start
+        kconv.col2im(dcols.reshape(c, geom.kh, geom.kw, r, geom.ow, n), dx, *geom.flat(),
+                     rows.start, fresh)
+        fresh = max(fresh, kconv.touched_rows(rows.start, r, h, geom.kh, geom.stride[0],
+                                              geom.padding[0], geom.dilation[0])[1])
+    dx[:, fresh:] = 0
+    return dx.transpose(3, 0, 1, 2)
 
 
 class ConvTranspose2d(Function):
@@ -374,23 +291,22 @@ class ConvTranspose2d(Function):
             raise ShapeError(f"conv_transpose2d: output size ({oh}, {ow}) is not positive")
         c_out = cog * groups
         xp = backend.namespace(x)
-        pshape = (c_out, oh + 2 * padding[0], ow + 2 * padding[1], n)
+        geom = Geometry(kh, kw, h, w, stride, padding, dilation)  # of the adjoint correlation
         w2 = weight.reshape(ci, cog * kh * kw)
-        x2 = xp.ascontiguousarray(x.transpose(1, 2, 3, 0)).reshape(ci, -1)
+        x2 = to_batch_last(x).reshape(ci, -1)
         if n == 0 or x2.size == 0 or w2.size == 0:
             out = xp.zeros((n, c_out, oh, ow), dtype=x.dtype)
         else:
             blocks = _row_blocks(h, c_out * kh * kw * w * n * x.itemsize, ci // groups)
-            out = input_grad(x2, w2, blocks, pshape, kh, kw, w, stride, padding, dilation,
-                             groups, 1, oh, ow)
+            out = input_grad(x2, w2, blocks, (c_out, oh, ow, n), geom, groups)
         if bias is not None:
             out = out + bias[:, None, None]
         if self.needs_grad:
-            self.saved = (x2, w2, x.shape, weight.shape, stride, padding, dilation, groups)
+            self.saved = (x2, w2, x.shape, weight.shape, geom, groups)
         return out
 
     def backward(self, g):
-        x2, w2, xshape, wshape, stride, padding, dilation, groups = self.saved
+        x2, w2, xshape, wshape, geom, groups = self.saved
         n, c_in, h, w = xshape
         _, cog, kh, kw = wshape
         need = self.needs_grad
@@ -402,12 +318,11 @@ class ConvTranspose2d(Function):
             gx = xp.zeros(xshape, dtype=g.dtype)
             gw = xp.zeros(wshape, dtype=g.dtype)
             return gx, gw, gb
-        gpad = to_batch_last(g, *padding)
-        out, win, blocks, cols = correlate_batch_last(gpad, w2, kh, kw, h, w, stride, dilation,
-                                                      groups)
+        gbatch = to_batch_last(g)
+        out, blocks, cols = correlate_batch_last(gbatch, w2, geom, groups)
         if need[0]:
             gx = out.reshape(c_in, h, w, n).transpose(3, 0, 1, 2)
         if need[1]:
-            gw = weight_grad(x2, cols if len(blocks) == 1 else None, win, blocks,
-                             cog * groups, kh, kw, w * n, groups)
+            gw = weight_grad(x2, cols if len(blocks) == 1 else None, gbatch, blocks, geom,
+                             cog * groups, groups)
         return gx, gw, gb
