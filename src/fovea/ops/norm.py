@@ -26,6 +26,7 @@ from .. import backend, distributed
 from ..autograd import Function, Tensor
 from ..backend import buffers
 from ..errors import ShapeError
+from ..kernels import norm as knorm
 
 
 # ---- the shared core --------------------------------------------------------------------
@@ -61,25 +62,6 @@ def _center(x, axes, eps):
     return xc, 1 / xp.sqrt(var + backend.scalar(eps, x.dtype)), mean, var
 
 
-def _center_across_ranks(x, axes, eps):
-    """:func:`_center` with μ and the variance over ``axes`` of the batch of every process of
-    the job (the shares of one global batch): the channel sums and the count in one
-    all-reduce, the sums of squares about the global mean in a second. Returns (x − μ, σ⁻¹,
-    μ, var, the global count)."""
-    xp = backend.namespace(x)
-    keep = tuple(i for i in range(x.ndim) if i not in axes)
-    sums = x.sum(axis=axes, keepdims=True, dtype=x.dtype)
-    packed = xp.concatenate([sums.reshape(-1).astype(xp.float64),
-                             xp.asarray([_count(x.shape, axes)], dtype=xp.float64)])
-    distributed.all_reduce_array(packed)
-    m = int(round(float(packed[-1])))
-    mean = (packed[:-1] / max(m, 1)).astype(x.dtype).reshape(sums.shape)
-    xc = xp.subtract(x, mean, out=buffers.empty_like(x))
-    sq = distributed.all_reduce_array(_dot(xc, xc, keep))
-    var = sq / backend.scalar(max(m, 1), x.dtype)
-    return xc, 1 / xp.sqrt(var + backend.scalar(eps, x.dtype)), mean, var, m
-
-
 def _match(small, like):
     """A small broadcast factor (e.g. (N, G, C/G, 1, 1)) laid out in ``like``'s axis order.
 
@@ -101,6 +83,54 @@ def _scale_shift(xc, scale, shift):
 
 
 # ---- primitives ---------------------------------------------------------------------------
+def channel_view(a):
+    """The (A, C, B) view of an (N, C, *) array that the batch-norm kernels take, channels in
+    the middle: (N, C, rest) for a C-ordered array, (1, C, rest·N) for a batch-last one (the
+    transposed view of a C-ordered (C, *, N) array); None for any other layout."""
+    if a.flags.c_contiguous:
+        return a.reshape(a.shape[0], a.shape[1], -1)
+    t = a.transpose(1, *range(2, a.ndim), 0)
+    if t.flags.c_contiguous:
+        return t.reshape(1, a.shape[1], -1)
+    return None
+
+
+def _in_layout_of(a, like3, like):
+    """``a`` (shaped like ``like``) as the (A, C, B) view of an array laid out like ``like``,
+    whose view is ``like3``: a free view when a's layout matches, else a copy."""
+    a3 = channel_view(a)
+    if a3 is not None and a3.shape == like3.shape:
+        return a3
+    out = buffers.empty_like(like)
+    out[...] = a
+    return channel_view(out)
+
+
+def _from_view(a3, shape, batch_last):
+    """The (A, C, B) array a3 as an array of ``shape`` (N, C, *): C-ordered, or the
+    transposed view of a (C, *, N) array when ``batch_last``."""
+    if not batch_last:
+        return a3.reshape(shape)
+    return a3.reshape(*shape[1:], shape[0]).transpose(len(shape) - 1, *range(len(shape) - 1))
+
+
+def _stats_across_ranks(x3):
+    """μ and the biased variance per channel of x3 (A, C, B) over the batch of every process
+    of the job (the shares of one global batch): the channel sums and the count in one
+    all-reduce, the sums of squares about the global mean in a second. Returns (μ, var, the
+    global count)."""
+    xp = backend.namespace(x3)
+    sums = x3.sum(axis=(0, 2), dtype=x3.dtype)
+    packed = xp.concatenate([sums.astype(xp.float64),
+                             xp.asarray([x3.shape[0] * x3.shape[2]], dtype=xp.float64)])
+    distributed.all_reduce_array(packed)
+    m = int(round(float(packed[-1])))
+    mean = (packed[:-1] / max(m, 1)).astype(x3.dtype)
+    xc = x3 - mean[:, None]
+    sq = distributed.all_reduce_array(xp.einsum("acb,acb->c", xc, xc))
+    return mean, sq / backend.scalar(max(m, 1), x3.dtype), m
+
+
 class BatchNorm(Function):
     """Batch normalization over every axis but 1 (the channels) of (N, C, *):
     out = x̂·w + b with x̂ = (x − μ)·σ⁻¹, σ = √(var + eps).
@@ -112,8 +142,9 @@ class BatchNorm(Function):
 
     Backward (m values per channel, s = w·σ⁻¹): db = Σ g, dw = σ⁻¹·Σ g·(x − μ), and
     dx = s·(g − db/m − x̂·dw/m) with batch statistics, dx = s·g with given ones.
-    Forward keeps x − μ (not x̂) and backward folds σ⁻¹ into per-channel factors: the
-    reductions are einsums and each full-size array is touched a handful of times.
+    The passes over the data are the kernels of :mod:`fovea.kernels.norm`, on the (A, C, B)
+    view of x (:func:`channel_view`; an array of another layout is copied into C order
+    first): forward keeps x and μ, and backward recomputes x − μ as it goes.
 
     ``sync`` (synchronized batch norm, training only): x is one process's share of a batch
     spread over the processes of a distributed job; μ, var, m and backward's Σ g and
@@ -124,84 +155,76 @@ class BatchNorm(Function):
     def forward(self, x, weight=None, bias=None, running_mean=None, running_var=None,
                 training=True, momentum=0.1, eps=1e-5, sync=False):
         c = x.shape[1]
-        axes = (0,) + tuple(range(2, x.ndim))
-        bshape = (1, c) + (1,) * (x.ndim - 2)
         m = x.size // c if c else 0
         dt = x.dtype
         xp = backend.namespace(x)
         sync = bool(sync and training and distributed.world_size() > 1)
+        x3 = channel_view(x)
+        if x3 is None:
+            x = xp.ascontiguousarray(x)
+            x3 = channel_view(x)
         if training:
             if sync:
-                xc, invstd, mean, var, m = _center_across_ranks(x, axes, eps)
+                mean, var, m = _stats_across_ranks(x3)
             if m <= 1:
                 raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                                  f"training, got input of shape {x.shape}")
             if not sync:
-                xc, invstd, mean, var = _center(x, axes, eps)
+                mean, var = knorm.stats(x3)
             mom = float(momentum)
             if running_mean is not None:
                 running_mean *= 1 - mom
-                running_mean += (mean.reshape(c) * backend.scalar(mom, dt)).astype(
-                    running_mean.dtype)
+                running_mean += (mean * backend.scalar(mom, dt)).astype(running_mean.dtype)
             if running_var is not None:
                 running_var *= 1 - mom
-                running_var += (var.reshape(c) * backend.scalar(mom * m / (m - 1), dt)).astype(
+                running_var += (var * backend.scalar(mom * m / (m - 1), dt)).astype(
                     running_var.dtype)
         else:
-            mean = running_mean.astype(dt, copy=False).reshape(bshape)
-            var = running_var.astype(dt, copy=False).reshape(bshape)
-            invstd = 1 / xp.sqrt(var + backend.scalar(eps, dt))
-            xc = None
-        scale = invstd if weight is None else invstd * weight.reshape(bshape)
-        shift = None if bias is None else bias.reshape(bshape)
-        if xc is not None:
-            out = _scale_shift(xc, scale, shift)
-        else:  # x·s + (b − μ·s): no centred copy of x
-            shift = -mean * scale if shift is None else shift - mean * scale
-            out = _scale_shift(x, scale, shift)
+            mean = running_mean.astype(dt, copy=False)
+            var = running_var.astype(dt, copy=False)
+        invstd = 1 / xp.sqrt(var + backend.scalar(eps, dt))
+        scale = invstd if weight is None else invstd * weight
+        shift = xp.zeros(c, dt) if bias is None else bias.astype(dt, copy=False)
+        out3 = buffers.empty(x3.shape, dt, x3)
+        knorm.apply(x3, mean, scale, shift, out3)
+        batch_last = not x.flags.c_contiguous
         if self.needs_grad:
-            need = _padded(self.needs_grad)
-            self.axes, self.training, self.m, self.sync = axes, training, m, sync
-            self.scale, self.invstd = scale, invstd
-            self.xc = xc
-            if not training and need[1]:
-                self.x, self.mean = x, mean
-        return out
+            self.training, self.m, self.sync = training, m, sync
+            self.x, self.x3, self.mean, self.invstd, self.scale = x, x3, mean, invstd, scale
+            self.batch_last = batch_last
+        return _from_view(out3, x.shape, batch_last)
 
     def backward(self, g):
         need = _padded(self.needs_grad)
-        axes, xc, invstd = self.axes, self.xc, self.invstd
-        c = g.shape[1]
+        x3, invstd, scale = self.x3, self.invstd, self.scale
         xp = backend.namespace(g)
+        g3 = _in_layout_of(g, x3, self.x)
         gx = gw = gb = None
         db = dw = None
-        if need[2] or (need[0] and self.training):
-            db = g.sum(axis=axes, keepdims=True)
-        if need[1] or (need[0] and self.training):
-            if xc is None:  # given statistics: centre x now
-                xc = xp.subtract(self.x, self.mean, out=buffers.empty_like(self.x))
-            dw = _dot(g, xc, (1,)) * invstd
+        if need[1] or need[2] or (need[0] and self.training):
+            db, dw = knorm.grad_sums(g3, x3, self.mean)
+            dw = dw * invstd
         if need[0]:
+            gx3 = buffers.empty(x3.shape, g.dtype, g)
+            zero = xp.zeros_like(scale)
             if self.training:
                 db_x, dw_x = db, dw
                 if self.sync:  # dx needs the whole batch's Σ g and Σ g·x̂ (one all-reduce);
                     # the weight's and bias's own gradients stay this process's share, summed
                     # across processes with the other parameters' (DistributedDataParallel)
-                    both = distributed.all_reduce_array(xp.concatenate([db, dw], axis=1))
-                    db_x, dw_x = both[:, :c], both[:, c:]
+                    both = distributed.all_reduce_array(xp.concatenate([db, dw]))
+                    db_x, dw_x = both[:db.size], both[db.size:]
                 inv_m = backend.scalar(1.0 / self.m, g.dtype)
                 # dx = s·(g − db/m) − (s·σ⁻¹·dw/m)·(x − μ)
-                gx = xp.subtract(g, db_x * inv_m, out=buffers.empty_like(g))
-                gx *= self.scale
-                t = xp.multiply(xc, self.scale * invstd * dw_x * inv_m,
-                                out=buffers.empty_like(xc))
-                gx -= t
+                knorm.grad_input(g3, x3, self.mean, scale, scale * invstd * dw_x * inv_m,
+                                 scale * db_x * inv_m, gx3)
             else:
-                gx = xp.multiply(g, self.scale, out=buffers.empty_like(g))
+                knorm.apply(g3, zero, scale, zero, gx3)
+            gx = _from_view(gx3, self.x.shape, self.batch_last)
         if need[1]:
-            gw = dw.reshape(c)
+            gw = dw
         if need[2]:
-            gb = db.reshape(c)
+            gb = db
         return gx, gw, gb
 
 
