@@ -91,6 +91,15 @@ class Kernel:
         return self._chosen[1](*args, **kwargs)
 
 
+def flat(a):
+    """a's memory as a 1-D view (its elements in memory order), or None when a does not fill
+    one contiguous block. Two arrays with equal shapes and strides give views whose elements
+    correspond, which is how element-wise kernels take arrays of any one layout."""
+    order = sorted(range(a.ndim), key=lambda i: -a.strides[i])
+    t = a.transpose(order)
+    return t.reshape(-1) if t.flags.c_contiguous else None
+
+
 @functools.cache
 def loops():
     """(zero, copy_into, add_into): the inner loops of the compiled kernels on 1-D arrays,
@@ -130,4 +139,5 @@ def forced(path: str):
         _forced = previous
 
 
-__all__ = ["Kernel", "KernelError", "MODES", "forced", "mode", "numba_available"]
+__all__ = ["Kernel", "KernelError", "MODES", "flat", "forced", "loops", "mode",
+           "numba_available"]

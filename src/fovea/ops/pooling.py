@@ -34,6 +34,7 @@ from .. import backend
 from ..autograd import Function
 from ..backend import buffers
 from ..errors import ShapeError
+from ..kernels import pooling as kpool
 from .conv import out_size, pair
 
 
@@ -161,8 +162,8 @@ class MaxPool2d(Function):
     Forward is a running ``maximum`` over one strided slice per kernel tap; windows of 3×3 and
     up are done separably — over the window's rows, then over its columns, each tap limited to
     the windows where it lies inside the input (no padded copy); 2×2 windows keep the plain
-    taps, which are faster there (benchmarks/README.md). Backward
-    finds, tap by tap, the windows whose maximum that tap holds and has not yet been claimed.
+    taps, which are faster there (benchmarks/README.md). Backward is the kernel
+    :data:`fovea.kernels.pooling.max_pool_backward`.
     """
 
     def forward(self, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
@@ -176,34 +177,27 @@ class MaxPool2d(Function):
             rows = _max_along(x, x.ndim - 2, k[0], s[0], p[0], d[0], oh)
             out = _max_along(rows, x.ndim - 1, k[1], s[1], p[1], d[1], ow)
         if self.needs_grad:
-            self.geom = (x.shape, k, s, p, d, oh, ow, extra)
+            self.geom = (x.shape, k, s, p, d)
             self.x, self.out = x, out
         return out
 
     def backward(self, g):
-        xshape, k, s, p, d, oh, ow, extra = self.geom
-        xpad, out = _pad_hw(self.x, p, -math.inf, extra), self.out
-        xp = backend.namespace(g)
-        tiles = all(s[i] == k[i] and d[i] == 1 and k[i] * (oh, ow)[i] == xpad.shape[-2 + i]
-                    for i in range(2))
-        overlap = s[0] < d[0] * (k[0] - 1) + 1 or s[1] < d[1] * (k[1] - 1) + 1
-        dx = xp.empty_like(xpad, dtype=g.dtype) if tiles else xp.zeros_like(xpad, dtype=g.dtype)
-        free = None  # windows whose maximum no earlier tap has claimed
-        n_taps = k[0] * k[1]
-        for t, sl in enumerate(_offsets(k, s, d, oh, ow)):
-            hit = xpad[sl] == out
-            if free is None:
-                free = ~hit
-            else:
-                hit &= free
-                if t < n_taps - 1:
-                    free ^= hit  # hit ⊆ free: removes the claimed windows without a temporary
-            if overlap:
-                dx[sl] += g * hit
-            else:
-                xp.multiply(g, hit, out=dx[sl])
-        h, w = xshape[-2:]
-        return dx[..., p[0]:p[0] + h, p[1]:p[1] + w]
+        xshape, k, s, p, d = self.geom
+        x = self.x
+        batch_last = x.ndim == 4 and _batch_last(x) and not x.flags.c_contiguous
+        x4, out4, g4 = (_planes(a, batch_last) for a in (x, self.out, g))
+        dx4 = buffers.empty(x4.shape, g.dtype, g)
+        kpool.max_pool_backward(x4, out4, g4, dx4, *k, *s, *p, *d)
+        return dx4.transpose(3, 0, 1, 2) if batch_last else dx4.reshape(xshape)
+
+
+def _planes(a, batch_last):
+    """The (P, H, W, Q) array the max-pool kernel takes (a view where a's layout allows):
+    (C, H, W, N) of a batch-last (N, C, H, W) array, else (N·C, H, W, 1) (C-ordered)."""
+    xp = backend.namespace(a)
+    if batch_last:
+        return xp.ascontiguousarray(a.transpose(1, 2, 3, 0))
+    return xp.ascontiguousarray(a).reshape(-1, *a.shape[-2:], 1)
 
 
 class AvgPool2d(Function):
