@@ -37,7 +37,7 @@ def span(start, count, step):
 def touched_rows(row0, rows, h, kh, sh, ph, dh):
     """The input rows [lo, hi) that output rows row0 … row0 + rows − 1 read (lo = hi when only
     padding)."""
-    lo = max(0, row0 * sh - ph)
+    lo = min(h, max(0, row0 * sh - ph))
     hi = min(h, (row0 + rows - 1) * sh - ph + (kh - 1) * dh + 1)
     return lo, max(lo, hi)
 
@@ -131,7 +131,7 @@ def _build_col2im():
     def col2im(dcols, dx, kh, kw, sh, sw, ph, pw, dh, dw, row0, fresh):
         c, h, w, n = dx.shape
         r, ow = dcols.shape[3], dcols.shape[4]
-        lo = max(0, row0 * sh - ph)
+        lo = min(h, max(0, row0 * sh - ph))
         hi = max(lo, min(h, (row0 + r - 1) * sh - ph + (kh - 1) * dh + 1))
         d3 = dx.reshape(c, h, w * n)
         g3 = dcols.reshape(c * kh * kw, r, ow * n)
@@ -147,7 +147,7 @@ def _build_col2im():
                         continue
                     for j in range(kw):
                         xlo = max(0, -((j * dw - pw) // sw))
-                        xhi = min(ow, (w - 1 + pw - j * dw) // sw + 1)
+                        xhi = max(xlo, min(ow, (w - 1 + pw - j * dw) // sw + 1))
                         x0 = xlo * sw - pw + j * dw
                         src = g3[(ci * kh + i) * kw + j, oy]
                         if sw == 1:  # one contiguous run
