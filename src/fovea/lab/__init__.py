@@ -9,4 +9,4 @@ from .registry import EXPERIMENTS, Experiment, experiment, ordered
 
 __all__ = ["Context", "Result", "VERDICTS", "EXPERIMENTS", "Experiment", "experiment", "ordered"]
 
-from . import classifier, filters, sequence, training  # noqa: E402,F401 — importing registers the experiments
+from . import classifier, filters, regularization, sequence, training  # noqa: E402,F401 — importing registers the experiments
