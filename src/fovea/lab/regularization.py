@@ -51,7 +51,7 @@ def _standard_error(accuracy: float, n: int) -> float:
 @experiment("3.5", "Generally, we see that there is overfitting when the gap between training "
             "accuracy and validation accuracy starts to grow. … This will return a model that "
             "could not be overfitting, and it's a technique that should be always employed.",
-            40, 15)
+            30, 12)
 def overfitting_early_stopping(ctx: Context) -> Result:
     n, n_val, epochs = (500, 2000, 60) if ctx.quick else (1000, 5000, 150)
     patience, lr = 5, 0.01
@@ -195,7 +195,7 @@ def _rank(values) -> np.ndarray:
 
 
 @experiment("3.5.1", "Regularization can be achieved in multiple ways: with an extra term in "
-            "the loss function", 150, 20)
+            "the loss function", 90, 30)
 def l2_regularization(ctx: Context) -> Result:
     n, n_val, epochs, lr = (500, 2000, 50, 0.01) if ctx.quick else (1000, 5000, 150, 0.01)
     x, y, xv, yv, data = _split(ctx, n, n_val)
@@ -295,7 +295,7 @@ def _standardized(raw: np.ndarray) -> np.ndarray:
 
 @experiment("3.5.2", "One last regularization method is to perform what is called data "
             "augmentation. (the notes stop there; rerun: augmentation helps most when the "
-            "training data are scarce)", 240, 30)
+            "training data are scarce)", 110, 35)
 def augmentation_data_size(ctx: Context) -> Result:
     # every size divides steps × batch, so each run is whole epochs of exactly `steps` steps
     sizes, steps = ((100, 500, 2500), 500) if ctx.quick else ((250, 1000, 5000, 20000), 2000)
