@@ -68,3 +68,19 @@ def test_device_option(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["train", "--device", "tpu"])
     assert exit_.value.code == 2 and "--device" in capsys.readouterr().err
+
+
+def test_evaluate_and_predict_on_the_device(tmp_path, capsys):
+    import json
+
+    from fovea.cli import main
+
+    run = tmp_path / "r"
+    train_run(config(device="cpu", epochs=1, ema=None, early_stopping="none"), run,
+              progress=False)
+    results = {}
+    for device in ("cpu", "fake"):
+        assert main(["evaluate", str(run), "--json", "--device", device]) == 0
+        results[device] = json.loads(capsys.readouterr().out)
+    assert results["fake"]["accuracy"] == results["cpu"]["accuracy"]
+    assert results["fake"]["loss"] == pytest.approx(results["cpu"]["loss"], rel=1e-6)
