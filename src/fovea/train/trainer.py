@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from .. import backend, distributed
 from ..autograd import Tensor
+from ..distributed import is_main
 from ..errors import CheckpointError, ShapeError, TrainingDiverged
 from ..nn import CrossEntropyLoss
 from ..nn.parallel import DistributedDataParallel
@@ -61,7 +62,7 @@ class Trainer:
         self.distributed, self.seed = bool(distributed), seed
         self.net = DistributedDataParallel(model) if self.distributed else model
         self.device = model_device(model)  # where the batches go: the model's device
-        self.writes = not self.distributed or _is_main()
+        self.writes = not self.distributed or is_main()
         self.loss_fn = loss_fn or CrossEntropyLoss()
         self.transform, self.augment = transform, augment
         self.scheduler, self.batch_scheduler = scheduler, batch_scheduler
@@ -338,10 +339,6 @@ class Trainer:
         self.history = list(meta["history"])
         self.epoch = int(meta["epoch"])
         self.iteration = int(meta.get("iteration", 0))
-
-
-def _is_main() -> bool:
-    return distributed.is_main()
 
 
 def _share(a):
