@@ -4,8 +4,6 @@ them, synthetic impulses and step edges."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from .. import filters as flt
@@ -14,6 +12,7 @@ from ..data import load_mnist_mini
 from ..filters import kernels
 from ..nn import functional as F
 from ..viz import _new_figure, _save
+from .common import _best_time
 from .record import Context, Result
 from .registry import experiment
 
@@ -445,22 +444,6 @@ def linearity(ctx: Context) -> Result:
 SEPARABLE_CLAIM = ("with the full box filter for instance we would have to do k^2 . n "
                    "operations, but with the separated box filters we would only have to do "
                    "2k . n operations.")
-
-
-def _best_time(fn, repeats: int, batch_seconds: float = 0.02) -> float:
-    """Seconds per call of ``fn``: the best of ``repeats`` batches, each of enough calls to last
-    about ``batch_seconds`` (one call alone is too short to time through a busy machine's
-    noise)."""
-    t = time.perf_counter()
-    fn()
-    calls = max(1, int(batch_seconds / max(time.perf_counter() - t, 1e-6)))
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        best = min(best, (time.perf_counter() - t) / calls)
-    return best
 
 
 @experiment("1.1.2", SEPARABLE_CLAIM, 30, 3)
