@@ -1,0 +1,241 @@
+"""Separable filtering as two 1-D passes in one sweep of the image: for each output row, a
+column pass over the rows it needs, then a row pass over that one row.
+
+Both kernels read the image through index maps instead of a padded copy: ``rows[i]`` is the
+image row that row i of the extended image copies and ``cols[j]`` the image column for column
+j (−1: the constant ``cval``), as ``fovea.filters.boundary.source_indices`` gives them for
+every boundary mode; ``cols[left + j] == j`` for the image's own columns. On (H, W, P) planes,
+with the extended image E[i, j] = I[rows[i], cols[j]]:
+
+    mid[i, j] = Σ_t col[t] · E[i + t, j]           (column pass, t < kh)
+    out[i, j] = Σ_s row[s] · mid[i, j + s]         (row pass, s < kw)
+
+:data:`correlate_separable` computes this for any taps; :data:`box_sum` for constant taps,
+scale · (the kh × kw window sum), by running sums: O(1) per sample whatever the window size.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from . import Kernel
+
+
+def _extended(planes, rows, cols, cval):
+    """The extended image E[i, j] = planes[rows[i], cols[j]] (cval where an index is −1)."""
+    ext = planes[np.maximum(rows, 0)][:, np.maximum(cols, 0)]
+    ext[rows < 0] = cval
+    ext[:, cols < 0] = cval
+    return ext
+
+
+def _separable_reference(planes, col, row, rows, cols, left, cval):
+    """(H, W, P) planes → (len(rows) − kh + 1, len(cols) − kw + 1, P): the column pass then the
+    row pass, each a sum of shifted slices. ``left`` is only a hint for the compiled path."""
+    ext = _extended(planes, rows, cols, cval)
+    oh, ow = ext.shape[0] - col.size + 1, ext.shape[1] - row.size + 1
+    mid = sum(col[t] * ext[t:t + oh] for t in range(col.size))
+    return sum(row[s] * mid[:, s:s + ow] for s in range(row.size)).astype(planes.dtype)
+
+
+def _box_reference(planes, kh, kw, scale, rows, cols, left, cval):
+    """scale · Σ over each kh × kw window of the extended image, (H, W, P) → (oh, ow, P)."""
+    ones = np.ones(kh, dtype=planes.dtype), np.ones(kw, dtype=planes.dtype)
+    out = _separable_reference(planes.astype(np.float64), *ones, rows, cols, left, cval)
+    return (out * scale).astype(planes.dtype)
+
+
+@lru_cache(maxsize=None)
+def _build_fill_borders():
+    import numba
+
+    @numba.njit(cache=True)
+    def fill_borders(buf, cols, left, w, p, border):
+        """The extended columns of a row outside the image: copies of its columns (at
+        ``left`` + column in buf, samples P apart), or ``border`` where cols is −1."""
+        for j in range(cols.size):
+            if left <= j < left + w:
+                continue
+            c = cols[j]
+            for q in range(p):
+                buf[j * p + q] = buf[(left + c) * p + q] if c >= 0 else border
+
+    return fill_borders
+
+
+def _build_separable():
+    import numba
+
+    fill_borders = _build_fill_borders()
+
+    @numba.njit(cache=True, fastmath={"contract"})
+    def add4(b, x0, x1, x2, x3, w0, w1, w2, w3, first):
+        """b (+)= w0·x0 + w1·x1 + w2·x2 + w3·x3: four taps per sweep of b, a quarter of the
+        loads and stores of b that one tap at a time takes (``first``: b = …)."""
+        if first:
+            for q in range(b.size):
+                b[q] = w0 * x0[q] + w1 * x1[q] + w2 * x2[q] + w3 * x3[q]
+        else:
+            for q in range(b.size):
+                b[q] += w0 * x0[q] + w1 * x1[q] + w2 * x2[q] + w3 * x3[q]
+
+    @numba.njit(cache=True, fastmath={"contract"})
+    def add1(b, x0, w0, first):
+        if first:
+            for q in range(b.size):
+                b[q] = w0 * x0[q]
+        else:
+            for q in range(b.size):
+                b[q] += w0 * x0[q]
+
+    @numba.njit(cache=True)
+    def column_pass(src, col, rows, i, b, cval):
+        """b = Σ_t col[t]·E[i + t] over the image's own columns (b: their part of the row)."""
+        k = col.size
+        idx = np.empty(k, dtype=np.int64)
+        w = np.empty(k, dtype=col.dtype)
+        m = 0
+        extra = 0.0  # the taps on constant rows
+        for t in range(k):
+            r = rows[i + t]
+            if r < 0:
+                extra += col[t] * cval
+            else:
+                idx[m] = r
+                w[m] = col[t]
+                m += 1
+        if m == 0:
+            b[:] = extra
+            return
+        t = 0
+        while t + 4 <= m:
+            add4(b, src[idx[t]], src[idx[t + 1]], src[idx[t + 2]], src[idx[t + 3]],
+                 w[t], w[t + 1], w[t + 2], w[t + 3], t == 0)
+            t += 4
+        while t < m:
+            add1(b, src[idx[t]], w[t], t == 0)
+            t += 1
+        if extra != 0.0:
+            b += extra
+
+    @numba.njit(cache=True)
+    def row_pass(buf, row, p, y):
+        """y[j] = Σ_s row[s]·buf[j + s·p]."""
+        n = y.size
+        s = 0
+        while s + 4 <= row.size:
+            add4(y, buf[s * p:s * p + n], buf[(s + 1) * p:(s + 1) * p + n],
+                 buf[(s + 2) * p:(s + 2) * p + n], buf[(s + 3) * p:(s + 3) * p + n],
+                 row[s], row[s + 1], row[s + 2], row[s + 3], s == 0)
+            s += 4
+        while s < row.size:
+            add1(y, buf[s * p:s * p + n], row[s], s == 0)
+            s += 1
+
+    @numba.njit(parallel=True, cache=True)
+    def separable(planes, col, row, rows, cols, left, cval):
+        h, w, p = planes.shape
+        oh, ow = rows.size - col.size + 1, cols.size - row.size + 1
+        src = planes.reshape(h, w * p)
+        out = np.empty((oh, ow, p), dtype=planes.dtype)
+        dst = out.reshape(oh, ow * p)
+        border = cval * col.sum()  # a constant column stays constant through the column pass
+        for i in numba.prange(oh):
+            buf = np.empty(cols.size * p, dtype=planes.dtype)
+            column_pass(src, col, rows, i, buf[left * p:(left + w) * p], cval)
+            fill_borders(buf, cols, left, w, p, border)
+            row_pass(buf, row, p, dst[i])
+        return out
+
+    return separable
+
+
+def _build_box():
+    import numba
+
+    fill_borders = _build_fill_borders()
+
+    @numba.njit(cache=True)
+    def add_row(acc, src, r, sign, cval):
+        """acc += sign · E-row (the image row r, or cval everywhere for r = −1)."""
+        if r < 0:
+            acc += sign * cval
+            return
+        x = src[r]
+        for q in range(acc.size):
+            acc[q] += sign * x[q]
+
+    @numba.njit(cache=True)
+    def slide_row(acc, src, r_in, r_out, cval):
+        """acc += E-row r_in − E-row r_out: the column sums one row further down."""
+        if r_in < 0 or r_out < 0:
+            add_row(acc, src, r_in, 1.0, cval)
+            add_row(acc, src, r_out, -1.0, cval)
+            return
+        x, y = src[r_in], src[r_out]
+        for q in range(acc.size):
+            acc[q] += np.float64(x[q]) - np.float64(y[q])
+
+    @numba.njit(cache=True)
+    def window_sums(x, k, p, y, scale):
+        """y[j·p + c] = scale · Σ_{s<k} x[(j + s)·p + c], as running sums. Each channel runs four
+        chains (the row cut in four overlapping segments): one chain would wait on the
+        latency of each add."""
+        n = y.size // p
+        seg = (n + 3) // 4
+        a0, a1, a2, a3 = 0, min(seg, n - seg), min(2 * seg, n - seg), n - seg
+        for c in range(p):
+            s0 = s1 = s2 = s3 = 0.0
+            for s in range(k):
+                s0 += x[(a0 + s) * p + c]
+                s1 += x[(a1 + s) * p + c]
+                s2 += x[(a2 + s) * p + c]
+                s3 += x[(a3 + s) * p + c]
+            for j in range(seg):
+                y[(a0 + j) * p + c] = s0 * scale
+                y[(a1 + j) * p + c] = s1 * scale
+                y[(a2 + j) * p + c] = s2 * scale
+                y[(a3 + j) * p + c] = s3 * scale
+                if j + 1 < seg:
+                    s0 += x[(a0 + j + k) * p + c] - x[(a0 + j) * p + c]
+                    s1 += x[(a1 + j + k) * p + c] - x[(a1 + j) * p + c]
+                    s2 += x[(a2 + j + k) * p + c] - x[(a2 + j) * p + c]
+                    s3 += x[(a3 + j + k) * p + c] - x[(a3 + j) * p + c]
+
+    @numba.njit(parallel=True, cache=True)
+    def box(planes, kh, kw, scale, rows, cols, left, cval):
+        h, w, p = planes.shape
+        oh, ow = rows.size - kh + 1, cols.size - kw + 1
+        src = planes.reshape(h, w * p)
+        out = np.empty((oh, ow, p), dtype=planes.dtype)
+        dst = out.reshape(oh, ow * p)
+        # each block of rows starts its column sums afresh (kh rows) and slides them down:
+        # blocks of at least 8·kh rows keep that start-up under 1/8 of the work; a fixed
+        # count (not the thread count) keeps the result the same for any number of threads
+        blocks = max(1, oh // max(256, 8 * kh))
+        for b in numba.prange(blocks):
+            i0, i1 = b * oh // blocks, (b + 1) * oh // blocks
+            buf = np.empty(cols.size * p, dtype=np.float64)
+            acc = buf[left * p:(left + w) * p]
+            acc[:] = 0.0
+            for t in range(kh):
+                add_row(acc, src, rows[i0 + t], 1.0, cval)
+            y = np.empty(ow * p, dtype=np.float64)
+            for i in range(i0, i1):
+                if i > i0:
+                    slide_row(acc, src, rows[i + kh - 1], rows[i - 1], cval)
+                fill_borders(buf, cols, left, w, p, cval * kh)
+                window_sums(buf, kw, p, y, scale)
+                d = dst[i]
+                for q in range(y.size):
+                    d[q] = y[q]
+        return out
+
+    return box
+
+
+correlate_separable = Kernel("correlate_separable", _separable_reference, _build_separable)
+box_sum = Kernel("box_sum", _box_reference, _build_box)
+__all__ = ["box_sum", "correlate_separable"]
