@@ -16,11 +16,12 @@ scale · (the kh × kw window sum), by running sums: O(1) per sample whatever th
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
 from . import Kernel
+from .sharing import row_chunks, share
 
 
 def _extended(planes, rows, cols, cval):
@@ -47,7 +48,7 @@ def _box_reference(planes, kh, kw, scale, rows, cols, left, cval):
     return (out * scale).astype(planes.dtype)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _build_fill_borders():
     import numba
 
@@ -55,12 +56,11 @@ def _build_fill_borders():
     def fill_borders(buf, cols, left, w, p, border):
         """The extended columns of a row outside the image: copies of its columns (at
         ``left`` + column in buf, samples P apart), or ``border`` where cols is −1."""
-        for j in range(cols.size):
-            if left <= j < left + w:
-                continue
-            c = cols[j]
-            for q in range(p):
-                buf[j * p + q] = buf[(left + c) * p + q] if c >= 0 else border
+        for start, stop in ((0, left), (left + w, cols.size)):  # skips the image's own
+            for j in range(start, stop):
+                c = cols[j]
+                for q in range(p):
+                    buf[j * p + q] = buf[(left + c) * p + q] if c >= 0 else border
 
     return fill_borders
 
@@ -134,19 +134,25 @@ def _build_separable():
             add1(y, buf[s * p:s * p + n], row[s], s == 0)
             s += 1
 
-    @numba.njit(parallel=True, cache=True)
-    def separable(planes, col, row, rows, cols, left, cval):
+    @numba.njit(nogil=True, cache=True)
+    def separable_rows(planes, col, row, rows, cols, left, cval, out, i0, i1):
+        """Output rows i0 … i1 − 1."""
         h, w, p = planes.shape
-        oh, ow = rows.size - col.size + 1, cols.size - row.size + 1
         src = planes.reshape(h, w * p)
-        out = np.empty((oh, ow, p), dtype=planes.dtype)
-        dst = out.reshape(oh, ow * p)
+        dst = out.reshape(out.shape[0], out.shape[1] * p)
         border = cval * col.sum()  # a constant column stays constant through the column pass
-        for i in numba.prange(oh):
-            buf = np.empty(cols.size * p, dtype=planes.dtype)
+        buf = np.empty(cols.size * p, dtype=planes.dtype)
+        for i in range(i0, i1):
             column_pass(src, col, rows, i, buf[left * p:(left + w) * p], cval)
             fill_borders(buf, cols, left, w, p, border)
             row_pass(buf, row, p, dst[i])
+
+    def separable(planes, col, row, rows, cols, left, cval):
+        oh, ow = rows.size - col.size + 1, cols.size - row.size + 1
+        out = np.empty((oh, ow, planes.shape[2]), dtype=planes.dtype)
+        edges = row_chunks(oh, 32)
+        share(lambda c: separable_rows(planes, col, row, rows, cols, left, cval, out,
+                                       edges[c], edges[c + 1]), len(edges) - 1)
         return out
 
     return separable
@@ -179,58 +185,54 @@ def _build_box():
             acc[q] += np.float64(x[q]) - np.float64(y[q])
 
     @numba.njit(cache=True)
-    def window_sums(x, k, p, y, scale):
-        """y[j·p + c] = scale · Σ_{s<k} x[(j + s)·p + c], as running sums. Each channel runs four
-        chains (the row cut in four overlapping segments): one chain would wait on the
-        latency of each add."""
-        n = y.size // p
+    def window_sums(x, k, y, scale):
+        """y[j] = scale · Σ_{s<k} x[j + s], as running sums in four chains (the row cut in four
+        overlapping segments): one chain would wait on the latency of each add."""
+        n = y.size
         seg = (n + 3) // 4
-        a0, a1, a2, a3 = 0, min(seg, n - seg), min(2 * seg, n - seg), n - seg
-        for c in range(p):
-            s0 = s1 = s2 = s3 = 0.0
-            for s in range(k):
-                s0 += x[(a0 + s) * p + c]
-                s1 += x[(a1 + s) * p + c]
-                s2 += x[(a2 + s) * p + c]
-                s3 += x[(a3 + s) * p + c]
-            for j in range(seg):
-                y[(a0 + j) * p + c] = s0 * scale
-                y[(a1 + j) * p + c] = s1 * scale
-                y[(a2 + j) * p + c] = s2 * scale
-                y[(a3 + j) * p + c] = s3 * scale
-                if j + 1 < seg:
-                    s0 += x[(a0 + j + k) * p + c] - x[(a0 + j) * p + c]
-                    s1 += x[(a1 + j + k) * p + c] - x[(a1 + j) * p + c]
-                    s2 += x[(a2 + j + k) * p + c] - x[(a2 + j) * p + c]
-                    s3 += x[(a3 + j + k) * p + c] - x[(a3 + j) * p + c]
+        a1, a2, a3 = min(seg, n - seg), min(2 * seg, n - seg), n - seg
+        x0, x1, x2, x3 = x, x[a1:], x[a2:], x[a3:]
+        y0, y1, y2, y3 = y, y[a1:], y[a2:], y[a3:]
+        s0 = s1 = s2 = s3 = 0.0
+        for s in range(k):
+            s0 += x0[s]
+            s1 += x1[s]
+            s2 += x2[s]
+            s3 += x3[s]
+        for j in range(seg - 1):
+            y0[j], y1[j], y2[j], y3[j] = s0 * scale, s1 * scale, s2 * scale, s3 * scale
+            s0 += x0[j + k] - x0[j]
+            s1 += x1[j + k] - x1[j]
+            s2 += x2[j + k] - x2[j]
+            s3 += x3[j + k] - x3[j]
+        j = seg - 1
+        y0[j], y1[j], y2[j], y3[j] = s0 * scale, s1 * scale, s2 * scale, s3 * scale
 
-    @numba.njit(parallel=True, cache=True)
-    def box(planes, kh, kw, scale, rows, cols, left, cval):
+    @numba.njit(nogil=True, cache=True)
+    def box_rows(planes, kh, kw, scale, rows, cols, left, cval, out, i0, i1):
+        """Output rows i0 … i1 − 1: the column sums of row i0's window, then slid down."""
         h, w, p = planes.shape
-        oh, ow = rows.size - kh + 1, cols.size - kw + 1
         src = planes.reshape(h, w * p)
-        out = np.empty((oh, ow, p), dtype=planes.dtype)
-        dst = out.reshape(oh, ow * p)
-        # each block of rows starts its column sums afresh (kh rows) and slides them down:
-        # blocks of at least 8·kh rows keep that start-up under 1/8 of the work; a fixed
-        # count (not the thread count) keeps the result the same for any number of threads
-        blocks = max(1, oh // max(256, 8 * kh))
-        for b in numba.prange(blocks):
-            i0, i1 = b * oh // blocks, (b + 1) * oh // blocks
-            buf = np.empty(cols.size * p, dtype=np.float64)
-            acc = buf[left * p:(left + w) * p]
-            acc[:] = 0.0
-            for t in range(kh):
-                add_row(acc, src, rows[i0 + t], 1.0, cval)
-            y = np.empty(ow * p, dtype=np.float64)
-            for i in range(i0, i1):
-                if i > i0:
-                    slide_row(acc, src, rows[i + kh - 1], rows[i - 1], cval)
-                fill_borders(buf, cols, left, w, p, cval * kh)
-                window_sums(buf, kw, p, y, scale)
-                d = dst[i]
-                for q in range(y.size):
-                    d[q] = y[q]
+        buf = np.empty(cols.size * p, dtype=np.float64)
+        acc = buf[left * p:(left + w) * p]
+        acc[:] = 0.0
+        for t in range(kh):
+            add_row(acc, src, rows[i0 + t], 1.0, cval)
+        for i in range(i0, i1):
+            if i > i0:
+                slide_row(acc, src, rows[i + kh - 1], rows[i - 1], cval)
+            fill_borders(buf, cols, left, w, p, cval * kh)
+            for c in range(p):  # each channel: samples P apart
+                window_sums(buf[c::p], kw, out[i, :, c], scale)
+
+    def box(planes, kh, kw, scale, rows, cols, left, cval):
+        oh, ow = rows.size - kh + 1, cols.size - kw + 1
+        out = np.empty((oh, ow, planes.shape[2]), dtype=planes.dtype)
+        # each chunk starts its column sums afresh (kh rows): chunks of at least 8·kh rows
+        # keep that start-up under 1/8 of the work
+        edges = row_chunks(oh, max(32, 8 * kh))
+        share(lambda c: box_rows(planes, kh, kw, scale, rows, cols, left, cval, out,
+                                 edges[c], edges[c + 1]), len(edges) - 1)
         return out
 
     return box
