@@ -20,7 +20,7 @@ from fovea.filters import (
     separate,
 )
 from fovea.filters.boundary import source_indices
-from fovea.kernels import filter1d
+from fovea.kernels import filter1d, sharing
 
 numba = pytest.importorskip("numba")
 
@@ -168,3 +168,35 @@ def test_separate_is_exact_where_the_kernel_allows_and_remembers_copies():
     np.testing.assert_array_equal(np.outer(*dy), sobel.T)
     col[:] = 0  # the caller's copy: the remembered factors are unchanged
     np.testing.assert_array_equal(np.outer(*separate(sobel)), sobel)
+
+
+def test_results_do_not_depend_on_the_thread_count(monkeypatch):
+    planes = R.random((300, 40, 1), dtype=np.float32)
+    rows, _ = extension(300, 31, "reflect")
+    cols, left = extension(40, 31, "reflect")
+    col = R.standard_normal(31).astype(np.float32)
+    with kernels.forced("numba"):
+        runs = []
+        for n in (1, 2, 3):
+            monkeypatch.setattr(sharing, "threads", lambda n=n: n)
+            runs.append((filter1d.box_sum(planes, 31, 31, 1 / 961, rows, cols, left, 0.0),
+                         filter1d.correlate_separable(planes, col, col, rows, cols, left, 0.0)))
+    for box, sep in runs[1:]:
+        np.testing.assert_array_equal(box, runs[0][0])
+        np.testing.assert_array_equal(sep, runs[0][1])
+
+
+def test_share_runs_each_chunk_once_and_passes_errors_on(monkeypatch):
+    monkeypatch.setattr(sharing, "threads", lambda: 3)
+    done = []
+    sharing.share(done.append, 50)
+    assert sorted(done) == list(range(50))
+
+    def fail(c):
+        if c == 7:
+            raise ValueError("chunk 7")
+
+    with pytest.raises(ValueError, match="chunk 7"):
+        sharing.share(fail, 20)
+    assert sharing.row_chunks(2048, 32) == [c * 128 for c in range(17)]
+    assert sharing.row_chunks(20, 32) == [0, 20]
