@@ -42,6 +42,16 @@ def add4(b, x0, x1, x2, x3, w0, w1, w2, w3, first):
 
 
 @numba.njit(cache=True, fastmath={"contract"})
+def add2(b, x0, x1, w0, w1, first):
+    if first:
+        for q in range(b.size):
+            b[q] = w0 * x0[q] + w1 * x1[q]
+    else:
+        for q in range(b.size):
+            b[q] += w0 * x0[q] + w1 * x1[q]
+
+
+@numba.njit(cache=True, fastmath={"contract"})
 def add1(b, x0, w0, first):
     if first:
         for q in range(b.size):
@@ -75,9 +85,11 @@ def column_pass(src, col, rows, i, b, cval):
         add4(b, src[idx[t]], src[idx[t + 1]], src[idx[t + 2]], src[idx[t + 3]],
              w[t], w[t + 1], w[t + 2], w[t + 3], t == 0)
         t += 4
-    while t < m:
+    while t + 2 <= m:
+        add2(b, src[idx[t]], src[idx[t + 1]], w[t], w[t + 1], t == 0)
+        t += 2
+    if t < m:
         add1(b, src[idx[t]], w[t], t == 0)
-        t += 1
     if extra != 0.0:
         b += extra
 
@@ -92,9 +104,12 @@ def row_pass(buf, row, p, y):
              buf[(s + 2) * p:(s + 2) * p + n], buf[(s + 3) * p:(s + 3) * p + n],
              row[s], row[s + 1], row[s + 2], row[s + 3], s == 0)
         s += 4
-    while s < row.size:
+    while s + 2 <= row.size:
+        add2(y, buf[s * p:s * p + n], buf[(s + 1) * p:(s + 1) * p + n], row[s], row[s + 1],
+             s == 0)
+        s += 2
+    if s < row.size:
         add1(y, buf[s * p:s * p + n], row[s], s == 0)
-        s += 1
 
 
 @numba.njit(nogil=True, cache=True)
