@@ -11,7 +11,7 @@ from fake_device import FAKE, FakeArray
 
 import fovea
 import fovea.nn.functional as F
-from fovea import backend, nn, ops, optim
+from fovea import backend, kernels, nn, ops, optim
 from fovea.filters import canny, correlate, gaussian_filter, gradient_magnitude
 from fovea.models import build_model
 
@@ -36,10 +36,12 @@ def assert_same(fake, cpu):
 
 
 def on_both(run):
-    """run(device) on the fake device and on the CPU; the two results, compared."""
-    results = {}
-    for device in (FAKE, CPU):
-        results[device] = run(device)
+    """run(device) on the fake device and on the CPU; the two results, compared. The CPU runs
+    the NumPy path of fovea.kernels too (the compiled path, CPU-only, rounds differently and
+    is compared with the NumPy path in tests/test_kernels_*.py)."""
+    results = {FAKE: run(FAKE)}
+    with kernels.forced("numpy"):
+        results[CPU] = run(CPU)
     assert_same(results[FAKE], results[CPU])
     return results[FAKE]
 
