@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_step import median_ms  # noqa: E402
 
 SHAPES = {"lenet5": ((1, 28, 28), 128), "vgg11_bn_cifar": ((3, 32, 32), 128)}
+
+
+def _stepper(trainer, batches):
+    """One training step per call, cycling through ``batches``."""
+    state = {"i": 0}
+
+    def step():
+        x, y = batches[state["i"] % len(batches)]
+        state["i"] += 1
+        trainer.step(x, y)
+    return step
 
 
 def worker(models, repeat):
@@ -45,19 +57,12 @@ def worker(models, repeat):
         rng = np.random.default_rng(0)
         batches = [(rng.standard_normal((batch, *shape)).astype(np.float32),
                     rng.integers(0, 10, batch)) for _ in range(4)]
-        state = {"i": 0}
-
-        def step():
-            x, y = batches[state["i"] % 4]
-            state["i"] += 1
-            trainer.step(x, y)
-
-        ms = median_ms(step, repeat, warmup=3)
+        ms = median_ms(_stepper(trainer, batches), repeat, warmup=3)
         ms = distributed.sum_over_ranks([ms])[0] / distributed.world_size()
         grads = [p.data.copy() for p in model.parameters()]
         n = sum(g.size for g in grads)
         distributed.barrier()
-        reduce_ms = median_ms(lambda: distributed.all_reduce_packed(grads), repeat, warmup=3)
+        reduce_ms = median_ms(partial(distributed.all_reduce_packed, grads), repeat, warmup=3)
         out[name] = {"step_ms": ms, "samples_per_s": batch / ms * 1e3, "params": n,
                      "allreduce_ms": reduce_ms if distributed.world_size() > 1 else 0.0}
     if distributed.is_main():

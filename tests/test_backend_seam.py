@@ -36,9 +36,9 @@ def assert_same(fake, cpu):
 
 
 def on_both(run):
-    """run(device) on the fake device and on the CPU; the two results, compared. The fake
-    device's arrays take the NumPy references of fovea.kernels, so the CPU does too (the
-    compiled paths are compared with them in tests/test_kernels_*.py)."""
+    """run(device) on the fake device and on the CPU; the two results, compared. The CPU runs
+    the NumPy path of fovea.kernels too (the compiled path, CPU-only, rounds differently and
+    is compared with the NumPy path in tests/test_kernels_*.py)."""
     results = {FAKE: run(FAKE)}
     with kernels.forced("numpy"):
         results[CPU] = run(CPU)

@@ -74,6 +74,12 @@ def add_train_options(p) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
 
 
+def add_device_option(p) -> None:
+    p.add_argument("--device", type=_option_type(OPTIONS["device"]), default="auto",
+                   help="where to run the model: cpu, cuda (cuda:N), or auto (default: cuda "
+                        "when CuPy and a GPU are present)")
+
+
 def add_overwrite_option(p) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (refused without it)")

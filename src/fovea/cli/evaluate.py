@@ -9,8 +9,8 @@ from pathlib import Path
 from ..data import load_dataset
 from ..train.config import ConfigError
 from ..train.predict import evaluate_arrays
-from ..train.session import evaluate_language_run, is_language_run, load_run
-from .args import positive_int
+from ..train.session import evaluate_language_run, is_language_run, load_run, training_device
+from .args import add_device_option, positive_int
 
 
 def add_evaluate_parser(subparsers):
@@ -24,6 +24,7 @@ def add_evaluate_parser(subparsers):
     e.add_argument("--tta", action="store_true",
                    help="test-time augmentation: average over flipped and shifted views")
     e.add_argument("--json", action="store_true", help="print one JSON object")
+    add_device_option(e)
     e.set_defaults(func=cmd_evaluate)
     return e
 
@@ -32,6 +33,7 @@ def cmd_evaluate(args) -> int:
     if is_language_run(args.run_dir):
         return _evaluate_language(args)
     model, transform, config = load_run(args.run_dir)
+    model.to(training_device({"device": args.device}))
     data_dir = str(args.data_dir) if args.data_dir is not None else config.get("data_dir")
     test = load_dataset(config["dataset"], config.get("test_split", "test"), data_dir=data_dir,
                         progress=False)

@@ -25,8 +25,8 @@ from ..data import dataset_info
 from ..errors import FoveaError
 from ..filters.io import read_image
 from ..train.predict import predict_proba, to_input
-from ..train.session import load_run
-from .args import positive_int
+from ..train.session import load_run, training_device
+from .args import add_device_option, positive_int
 
 EXIT_FAILED = 2
 
@@ -43,6 +43,7 @@ def add_predict_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=positive_int, default=5,
                    help="how many classes to print per image (default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON object per image")
+    add_device_option(p)
     p.set_defaults(func=cmd_predict)
     return p
 
@@ -58,6 +59,7 @@ def _reason(exc: Exception, image: Path) -> str:
 
 def cmd_predict(args) -> int:
     model, transform, config = load_run(args.run_dir)
+    model.to(training_device({"device": args.device}))
     shape = config.get("input_shape")
     if not isinstance(shape, list) or len(shape) != 3:
         raise FoveaError(f"{args.run_dir}: predict needs a model of images (C, H, W); the run's "

@@ -17,7 +17,8 @@ def add_train_parser(subparsers):
     t.add_argument("--out", type=Path, default=None, help="run directory (default runs/NAME)")
     t.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                    help="continue a run from its last checkpoint (its saved configuration; "
-                        "--epochs, or --max-iters for a language model, may extend it)")
+                        "--epochs, or --max-iters for a language model, may extend it, and "
+                        "--device move it)")
     add_overwrite_option(t)
     t.add_argument("--distributed", action="store_true",
                    help="train data-parallel as one process of an MPI job: mpiexec -n N "
@@ -34,13 +35,13 @@ def cmd_train(args) -> int:
                           f"--distributed to train one run together (or start one process)")
     if args.resume is not None:
         given = [n for n in OPTIONS if getattr(args, n) is not None
-                 and n not in ("epochs", "max_iters")]
+                 and n not in ("epochs", "max_iters", "device")]
         if given or args.config is not None or args.out is not None or args.overwrite:
             extra = (", ".join("--" + n.replace("_", "-") for n in given)
                      or "--config/--out/--overwrite")
             raise ConfigError(f"--resume continues a run with its saved configuration; "
                               f"drop {extra}")
-        config = resume_config(args.resume, args.epochs, args.max_iters)
+        config = resume_config(args.resume, args.epochs, args.max_iters, args.device)
         out, resume = args.resume, True
     else:
         config = resolved_config(args)

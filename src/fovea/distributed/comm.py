@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -23,6 +24,10 @@ from ..errors import FoveaError
 
 _LAUNCHER_VARIABLES = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
 """Set by MPICH's Hydra (PMI_*) and Open MPI (OMPI_*, PMIX_*) in every process they start."""
+
+_FORWARD_SECONDS = 0.5
+"""How long a process that aborts the job waits first: MPI_Abort kills every process at once,
+and mpiexec may drop output it has not yet forwarded (the one-line error)."""
 
 _comm = None  # MPI.COMM_WORLD once init() has run in a job of several processes
 
@@ -103,6 +108,7 @@ def abort(code: int = 1) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     if _comm is not None and _comm.Get_size() > 1:
+        time.sleep(_FORWARD_SECONDS)  # mpiexec forwards what was printed before it kills all
         _comm.Abort(code)
     os._exit(code)
 

@@ -29,7 +29,7 @@ from ..nn import functional as F
 from ..ops import pad
 from ..ops.conv import Geometry, correlate_batch_last
 from .boundary import boundary_mode, pad_planes, source_indices
-from .separable import separate
+from .separable import compiled_passes, compiled_passes_available, separable_passes, separate
 
 SHAPES = ("same", "valid", "full")
 METHODS = ("auto", "direct", "separable", "fft")
@@ -41,6 +41,11 @@ output samples (b: the per-sample overhead of padding, copies and passes). Fitte
 Xeon (Cascade Lake) developer machine, float32, images 256²–2048², kernels 3–41, by
 ``benchmarks/calibrate_filters.py``; "auto" picks the method with the smallest estimate, as
 scipy.signal's method="auto" does."""
+
+COMPILED_TIME_MODEL = {"separable": (2.8e-11, 4.5e-10)}
+"""The (a, b) that replace :data:`TIME_MODEL`'s where the compiled kernels run (numba chosen,
+``fovea.kernels.filter1d``): both passes in one sweep, no padded copy. Fitted likewise, on
+the 2-core AMD EPYC (AVX-512) machine."""
 
 
 def correlate(image, kernel, boundary="reflect", shape="same", cval=0.0, method="auto"):
@@ -76,13 +81,18 @@ def cost(kernel_shape, image_shape) -> dict:
             "fft": int(planes * nfft * math.log2(max(nfft, 2)))}
 
 
-def estimate_seconds(kernel_shape, image_shape) -> dict:
-    """Estimated seconds of each method on this machine, by :data:`TIME_MODEL`."""
+def estimate_seconds(kernel_shape, image_shape, compiled=None) -> dict:
+    """Estimated seconds of each method on this machine, by :data:`TIME_MODEL`, with
+    :data:`COMPILED_TIME_MODEL` where ``compiled`` (default: where the compiled kernels run
+    now)."""
+    if compiled is None:
+        compiled = compiled_passes_available()
+    model = {**TIME_MODEL, **COMPILED_TIME_MODEL} if compiled else TIME_MODEL
     h, w, planes = _plane_dims(tuple(int(v) for v in image_shape))
     n = h * w * planes
     return {m: a * units + b * n
             for m, units in cost(kernel_shape, image_shape).items()
-            for a, b in [TIME_MODEL[m]]}
+            for a, b in [model[m]]}
 
 
 def choose_method(kernel, image_shape) -> str:
@@ -91,8 +101,8 @@ def choose_method(kernel, image_shape) -> str:
     return _cheapest(kernel.shape, image_shape, _factors(kernel, "auto") is not None)
 
 
-def _cheapest(kernel_shape, image_shape, separable: bool) -> str:
-    estimates = estimate_seconds(kernel_shape, image_shape)
+def _cheapest(kernel_shape, image_shape, separable: bool, compiled=None) -> str:
+    estimates = estimate_seconds(kernel_shape, image_shape, compiled)
     if not separable:
         del estimates["separable"]
     return min(estimates, key=estimates.get)
@@ -213,10 +223,13 @@ def _array_filter(image, kernel, mode, shape, cval, method, flip):
         return restore(xp.zeros((max(oh, 0), max(ow, 0), planes.shape[2]), dtype=dtype))
     factors = _factors(ker, method)
     if method == "auto":
-        method = _cheapest(ker.shape, img.shape, factors is not None)
+        method = _cheapest(ker.shape, img.shape, factors is not None, compiled_passes(planes))
     elif method == "separable" and factors is None:
         raise ValueError(f"method 'separable' needs a rank-1 kernel; this {ker.shape} kernel "
                          "is not separable (use 'direct', 'fft' or 'auto')")
+    if method == "separable" and compiled_passes(planes):
+        return restore(separable_passes(planes, ker, factors, (top, bottom, left, right), mode,
+                                        cval))
     xpad = pad_planes(planes, top, bottom, left, right, mode, cval)
     if method == "separable":  # a column pass then a row pass: (k_h + k_w)·n, not k_h·k_w·n
         col, row = (xp.asarray(f, dtype=dtype) for f in factors)

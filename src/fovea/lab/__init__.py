@@ -9,4 +9,12 @@ from .registry import EXPERIMENTS, Experiment, experiment, ordered
 
 __all__ = ["Context", "Result", "VERDICTS", "EXPERIMENTS", "Experiment", "experiment", "ordered"]
 
-from . import activations, classifier, ensembles, filters, sequence, training  # noqa: E402,F401 — importing registers the experiments
+from . import (  # noqa: E402,F401 — importing registers the experiments
+    activations,
+    classifier,
+    ensembles,
+    filters,
+    regularization,
+    sequence,
+    training,
+)

@@ -4,6 +4,7 @@ records the loss, gradient norms, loss-curve measures and figure helpers."""
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +133,19 @@ def _steps_to(curve: np.ndarray, level: float) -> int:
     length + 1 if it never is."""
     below = np.flatnonzero(curve < level)
     return int(below[0]) + 1 if below.size else len(curve) + 1
+
+
+def _best_time(fn, repeats: int, batch_seconds: float = 0.02) -> float:
+    """Seconds per call of ``fn``: the best of ``repeats`` batches, each of enough calls to last
+    about ``batch_seconds`` (one call alone is too short to time through a busy machine's
+    noise)."""
+    t = time.perf_counter()
+    fn()
+    calls = max(1, int(batch_seconds / max(time.perf_counter() - t, 1e-6)))
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best = min(best, (time.perf_counter() - t) / calls)
+    return best

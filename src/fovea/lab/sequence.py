@@ -5,7 +5,6 @@ nn.RNN, nn.LSTM and F.scaled_dot_product_attention on tinyshakespeare."""
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 
 import numpy as np
@@ -15,7 +14,7 @@ from ..autograd import Tensor
 from ..data.text import CharVocab, load_text
 from ..nn import functional as F
 from ..viz import _new_figure
-from .common import _claim, _label, _numpy, _save_figure, _seed
+from .common import _best_time, _claim, _label, _numpy, _save_figure, _seed
 from .record import Context, Result
 from .registry import experiment
 
@@ -180,21 +179,16 @@ def _lstm_step(rng, length: int, lstm, dim: int):
 
 
 def _cost(run, repeats: int):
-    """(the fastest of ``repeats`` timed calls in seconds, the peak bytes NumPy allocated
-    during one call, traced by tracemalloc: exact, unlike the times)."""
-    run()  # warm-up: first-call allocations and caches
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        seconds.append(time.perf_counter() - start)
+    """(seconds per call: the best of ``repeats`` timed batches of calls, the peak bytes NumPy
+    allocated during one call, traced by tracemalloc: exact, unlike the times)."""
+    seconds = _best_time(run, repeats)
     tracemalloc.start()
     try:
         run()
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    return min(seconds), peak
+    return seconds, peak
 
 
 def _exponent(lengths, values, last: int = 3) -> float:

@@ -17,6 +17,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10: the tomli backport
     import tomli as tomllib
 
+from .. import backend
 from ..errors import FoveaError
 from ..files import read_regular
 from ..models import LANGUAGE_MODELS
@@ -104,6 +105,14 @@ def _dataset(text):
     raise ValueError(text)
 
 
+def _device(text):
+    """"auto" or a device string fovea knows ("cpu", "cuda", "cuda:1")."""
+    text = str(text).strip()
+    if text != "auto":
+        backend.as_device(text)  # ValueError when it names no device
+    return text
+
+
 OPTIONS = {
     "model": _choice_opt(MODELS, "lenet5", "the network"),
     "dataset": Option(_dataset, "mnist-mini", "the dataset: " + ", ".join(DATASETS) + ", "
@@ -175,6 +184,9 @@ OPTIONS = {
                              "of a distributed run (SyncBatchNorm; default: each process's "
                              "share)", kind="flag"),
     "seed": _opt(NONNEG_INT, 0, "random seed"),
+    "device": Option(_device, "auto", "where to train: cpu, cuda (cuda:N), or auto (cuda when "
+                     "CuPy and a GPU are present, else cpu)",
+                     expected="auto, cpu, cuda or cuda:N"),
     # the language models' sizes: None lets the model choose
     "embed_dim": Option(POS_INT[0], None, "embedding width (char_rnn)", expected=POS_INT[1]),
     "hidden_size": Option(POS_INT[0], None, "hidden state width (char_rnn)",

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .. import distributed
+from .. import backend, distributed
 from ..autograd import Tensor, no_grad
 from ..backend import to_device, to_numpy
 from ..data.augment import predict_tta
@@ -24,7 +24,7 @@ from ..ops import clamp, cross_entropy, log, softmax
 
 BATCH_SIZE = 500
 
-__all__ = ["BATCH_SIZE", "to_batch", "inference", "predict_logits", "predict_proba",
+__all__ = ["BATCH_SIZE", "to_batch", "model_device", "inference", "predict_logits", "predict_proba",
            "majority_vote", "flatten_positions", "count_correct", "evaluate", "evaluate_arrays", "to_input"]
 
 
@@ -35,6 +35,14 @@ def to_batch(x, transform=None, device=None) -> Tensor:
     if transform is not None:
         x = transform(x)
     return Tensor(to_device(x, device))
+
+
+def model_device(model):
+    """The device of ``model``'s parameters (the CPU for a model without any): where its
+    input batches go."""
+    for p in model.parameters():
+        return backend.device_of(p.data)
+    return backend.CPU
 
 
 @contextmanager
@@ -55,9 +63,10 @@ def _outputs(model, images, transform, batch_size, head=None) -> np.ndarray:
     if len(images) == 0:
         raise ValueError("no images to predict")
     parts = []
+    device = model_device(model)
     with inference(model):
         for start in range(0, len(images), batch_size):
-            out = model(to_batch(images[start:start + batch_size], transform))
+            out = model(to_batch(images[start:start + batch_size], transform, device))
             parts.append(to_numpy((out if head is None else head(out)).data))
     return np.concatenate(parts)
 
@@ -115,9 +124,10 @@ def evaluate(model, loader, loss_fn=None, transform=None, ema=None, shard=False)
     batches = loader
     if shard and distributed.world_size() > 1:
         batches = itertools.islice(loader, distributed.rank(), None, distributed.world_size())
+    device = model_device(model)
     with inference(model):
         for x, y in batches:
-            x, y = to_batch(x, transform), to_batch(y)
+            x, y = to_batch(x, transform, device), to_batch(y, device=device)
             logits, y = flatten_positions(model(x), y)
             total_loss += float(loss_fn(logits, y).item()) * len(y)
             correct += count_correct(logits, y)

@@ -20,7 +20,7 @@ from ..data.augment import parse_augment
 from ..data.preprocess import Normalize, load_preprocessor
 from ..data.preprocess import make_preprocessor as make_fitted_preprocessor
 from ..data.registry import dataset_info
-from ..errors import CheckpointError, DataError
+from ..errors import CheckpointError, DataError, DeviceError
 from ..models import build_model
 from ..serialization import load_safetensors, save_safetensors, write_json
 from .callbacks import EMA, EarlyStopping, average_states
@@ -69,6 +69,20 @@ def model_options(config) -> dict:
             raise ConfigError(f"channels: the cnn has two blocks, got {config['channels']}")
         options["channels"] = list(config["channels"])
     return options
+
+
+def training_device(config):
+    """The device a run trains on: ``config["device"]``, where "auto" is cuda when this machine
+    can provide it and the CPU otherwise (a DeviceError when a named device is missing)."""
+    name = config.get("device", "auto")
+    if name != "auto":
+        backend.get(name)
+        return backend.as_device(name)
+    try:
+        backend.get("cuda")
+    except DeviceError:
+        return backend.CPU
+    return backend.as_device("cuda")
 
 
 def make_model(config):
@@ -291,7 +305,7 @@ def _train_locked(run, config, out, resume, progress, log, job) -> dict:
     # a resumed run applies the statistics it saved, never a refit
     transform = (load_transform(run, run.config()) if resume
                  else make_preprocessor(config, _train_images(train_set)))
-    model = job.prepare(make_model(config), config)
+    model = job.prepare(make_model(config), config).to(training_device(config))
     optimizer = make_optimizer(config, model.parameters())
     train_loader = DataLoader(train_set, batch_size=config["batch_size"], shuffle=True,
                               seed=config["seed"])
@@ -353,7 +367,8 @@ def _train_text_locked(run, config, out, resume, progress, log, job) -> dict:
         raise DataError(f"{config['dataset']}: the text changed since {out} began; a resumed "
                         f"run needs the text it was trained on")
     options = language_model_options(config)
-    model = job.prepare(build_language_model(config["model"], len(data.vocab), options), config)
+    model = job.prepare(build_language_model(config["model"], len(data.vocab), options),
+                        config).to(training_device(config))
     optimizer = make_optimizer(config, decay_groups(model, config["weight_decay"]))
     max_iters = config["max_iters"] or DEFAULT_MAX_ITERS
     block, batch = config["block_size"], config["batch_size"]
@@ -395,9 +410,9 @@ def _train_text_locked(run, config, out, resume, progress, log, job) -> dict:
     return result
 
 
-def resume_config(run_dir, epochs=None, max_iters=None) -> dict:
+def resume_config(run_dir, epochs=None, max_iters=None, device=None) -> dict:
     """The saved configuration of a run to resume (optionally with more epochs, or more
-    iterations for a language model)."""
+    iterations for a language model, or on another ``device``)."""
     run = RunDir(run_dir)
     config = run.config()
     known = resolve({}, {})
@@ -406,6 +421,8 @@ def resume_config(run_dir, epochs=None, max_iters=None) -> dict:
         config["epochs"] = epochs
     if max_iters is not None:
         config["max_iters"] = max_iters
+    if device is not None:
+        config["device"] = device
     if not (run.path / "checkpoint.json").is_file():
         raise CheckpointError(f"{run.path}: no checkpoint to resume from")
     return config

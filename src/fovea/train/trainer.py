@@ -14,13 +14,14 @@ from tqdm import tqdm
 
 from .. import backend, distributed
 from ..autograd import Tensor
+from ..distributed import is_main
 from ..errors import CheckpointError, ShapeError, TrainingDiverged
 from ..nn import CrossEntropyLoss
 from ..nn.parallel import DistributedDataParallel
 from ..nn.utils import clip_grad_norm_, clip_grad_value_
 from .callbacks import EMA, EarlyStopping, snapshot, weight_penalty
 from .checkpoint import load_checkpoint, save_checkpoint, split_prefix, with_prefix
-from .predict import count_correct, evaluate, flatten_positions, to_batch
+from .predict import count_correct, evaluate, flatten_positions, model_device, to_batch
 
 LN2 = math.log(2)
 
@@ -60,7 +61,8 @@ class Trainer:
         self.model, self.optimizer = model, optimizer
         self.distributed, self.seed = bool(distributed), seed
         self.net = DistributedDataParallel(model) if self.distributed else model
-        self.writes = not self.distributed or _is_main()
+        self.device = model_device(model)  # where the batches go: the model's device
+        self.writes = not self.distributed or is_main()
         self.loss_fn = loss_fn or CrossEntropyLoss()
         self.transform, self.augment = transform, augment
         self.scheduler, self.batch_scheduler = scheduler, batch_scheduler
@@ -94,7 +96,7 @@ class Trainer:
                 self._update()
                 return 0.0, 0.0, 0, 0
         share = len(y)
-        x, y = to_batch(x, self.transform), to_batch(y)
+        x, y = to_batch(x, self.transform, self.device), to_batch(y, device=self.device)
         logits, y = flatten_positions(self.net(x), y)
         loss = self.loss_fn(logits, y)
         penalty = weight_penalty(self.model, self.l1, self.l2)
@@ -325,7 +327,8 @@ class Trainer:
         es = self.early_stopping
         if es is not None and meta.get("early_stopping") is not None:
             es.load_state_dict(meta["early_stopping"])
-            best = split_prefix(arrays, "best")
+            best = {k: backend.to_device(v, self.device)
+                    for k, v in split_prefix(arrays, "best").items()}
             es.best_weights = best or None
         rng = meta["rng"]
         backend.set_rng_state(rng["backend"])
@@ -336,10 +339,6 @@ class Trainer:
         self.history = list(meta["history"])
         self.epoch = int(meta["epoch"])
         self.iteration = int(meta.get("iteration", 0))
-
-
-def _is_main() -> bool:
-    return distributed.is_main()
 
 
 def _share(a):
