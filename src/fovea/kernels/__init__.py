@@ -37,7 +37,10 @@ class KernelError(RuntimeError):
 
 def mode() -> str:
     """The path the environment asks for: FOVEA_KERNELS = auto (default), numpy or numba."""
-    value = _forced or os.environ.get("FOVEA_KERNELS", "auto").strip().lower() or "auto"
+    value = _forced or os.environ.get("FOVEA_KERNELS", "auto")
+    if value in MODES:  # the common case, first: every kernel call asks
+        return value
+    value = value.strip().lower() or "auto"
     if value not in MODES:
         raise KernelError(f"FOVEA_KERNELS must be one of {', '.join(MODES)}, got {value!r}")
     return value

@@ -18,6 +18,7 @@ one strided pass over dx per tap.
 
 from __future__ import annotations
 
+from .. import backend
 from . import Kernel, loops
 
 
@@ -45,23 +46,21 @@ def touched_rows(row0, rows, h, kh, sh, ph, dh):
 # ---- im2col -------------------------------------------------------------------------------
 def _im2col_reference(xb, out, kh, kw, sh, sw, ph, pw, dh, dw, row0):
     """Fill ``out`` (C, KH, KW, R, OW, N) with the patches of output rows row0 … of the
-    batch-last image xb (C, H, W, N): one strided copy per tap, zeros where it reads padding."""
-    _, h, w, _ = xb.shape
+    batch-last image xb (C, H, W, N): the input rows the block reads are copied with their
+    zero padding, then all windows are copied at once from a strided view of that copy."""
+    xp = backend.namespace(xb)
+    c, h, w, n = xb.shape
     r, ow = out.shape[3], out.shape[4]
-    for i in range(kh):
-        ylo, yhi = inside(row0 + r, h, i * dh, sh, ph)
-        ylo = max(ylo, row0)  # this block's rows only
-        yhi = max(yhi, ylo)
-        for j in range(kw):
-            xlo, xhi = inside(ow, w, j * dw, sw, pw)
-            tap = out[:, i, j]
-            tap[:, :ylo - row0] = 0
-            tap[:, yhi - row0:] = 0
-            tap[:, :, :xlo] = 0
-            tap[:, :, xhi:] = 0
-            y0, x0 = ylo * sh - ph + i * dh, xlo * sw - pw + j * dw
-            tap[:, ylo - row0:yhi - row0, xlo:xhi] = xb[:, span(y0, yhi - ylo, sh),
-                                                          span(x0, xhi - xlo, sw)]
+    top = row0 * sh - ph  # the first (padded) input row the block reads
+    rows, cols = (r - 1) * sh + (kh - 1) * dh + 1, (ow - 1) * sw + (kw - 1) * dw + 1
+    part = xp.zeros((c, rows, cols, n), dtype=xb.dtype)
+    y0, y1 = min(max(top, 0), h), min(top + rows, h)
+    x1 = min(cols - pw, w)
+    if y1 > y0 and x1 > 0:
+        part[:, y0 - top:y1 - top, pw:pw + x1] = xb[:, y0:y1, :x1]
+    sc, sy, sx, sn = part.strides
+    out[...] = backend.as_strided(part, (c, kh, kw, r, ow, n),
+                                  (sc, sy * dh, sx * dw, sy * sh, sx * sw, sn))
 
 
 def _build_im2col():
