@@ -10,11 +10,13 @@ error instead of a fallback. Tests run both paths (:func:`forced`) and compare t
 compiled path takes NumPy arrays only: a call whose first argument is another backend's array
 (CuPy) runs the reference, which is written against the array's namespace.
 
-The compiled kernels run on the calling thread (``parallel=False``). Between the GEMMs of a
-training step OpenBLAS's worker threads spin for a while on the other core; a numba thread
-pool started then waits for them, and on a 2-core machine shared with other work a parallel
-kernel's second half often started milliseconds late (benchmarks/README.md: ResNet-18 steps
-1.35–2.0× slower with parallel kernels than without).
+The compiled kernels of fovea.kernels.conv, .norm and .activations share their outer loop
+(channels, patch rows, element ranges) between the calling thread and helper threads through
+:func:`shared` (fovea.kernels.sharing: each thread takes the next chunk when it is free), not
+numba's ``parallel=True``, which splits the work in advance and waits for every thread: inside
+a training step OpenBLAS's worker threads spin on the other core after each GEMM, and with
+numba's thread pool ResNet-18 steps ran 1.35–2.0× slower than serial kernels on the 2-core
+machine (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -101,6 +103,21 @@ def flat(a):
     order = sorted(range(a.ndim), key=lambda i: -a.strides[i])
     t = a.transpose(order)
     return t.reshape(-1) if t.flags.c_contiguous else None
+
+
+CHUNK_ELEMENTS = 1 << 16
+"""The least work (array elements) worth a chunk of its own when a kernel's outer loop is
+shared between threads."""
+
+
+def shared(body, n, per_item):
+    """body(lo, hi) over the outer range [0, n) in chunks taken by this thread and helper
+    threads (:func:`fovea.kernels.sharing.share`), each of at least CHUNK_ELEMENTS elements
+    of work (``per_item`` elements per index)."""
+    from .sharing import row_chunks, share
+
+    edges = row_chunks(n, -(-CHUNK_ELEMENTS // max(1, per_item)))
+    share(lambda c: body(edges[c], edges[c + 1]), len(edges) - 1)
 
 
 @functools.cache

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from . import Kernel, loops
+from . import Kernel, loops, shared
 from .conv import span
 
 
@@ -49,13 +49,13 @@ def _build_max_pool_backward():
 
     zero, _, _ = loops()
 
-    @numba.njit(cache=True)
-    def max_pool_backward(x4, out4, g4, dx4, kh, kw, sh, sw, ph, pw, dh, dw):
-        p_, h, w, q_ = x4.shape
+    @numba.njit(cache=True, nogil=True)
+    def planes(x4, out4, g4, dx4, kh, kw, sh, sw, ph, pw, dh, dw, p0, p1):
+        _, h, w, q_ = x4.shape
         oh, ow = out4.shape[1], out4.shape[2]
-        zero(dx4.reshape(-1))
         claimed = np.empty(q_, np.bool_)
-        for p in range(p_):
+        for p in range(p0, p1):
+            zero(dx4[p].reshape(-1))
             for oy in range(oh):
                 for ox in range(ow):
                     top, g = out4[p, oy, ox], g4[p, oy, ox]
@@ -73,6 +73,10 @@ def _build_max_pool_backward():
                                 if not claimed[k] and xr[k] == top[k]:
                                     dr[k] += g[k]
                                     claimed[k] = True
+
+    def max_pool_backward(x4, out4, g4, dx4, kh, kw, sh, sw, ph, pw, dh, dw):
+        shared(lambda p0, p1: planes(x4, out4, g4, dx4, kh, kw, sh, sw, ph, pw, dh, dw, p0, p1),
+               x4.shape[0], x4[0].size)
 
     return max_pool_backward
 
