@@ -110,13 +110,13 @@ CHUNK_ELEMENTS = 1 << 16
 shared between threads."""
 
 
-def shared(body, n, per_item):
+def shared(body, n, work):
     """body(lo, hi) over the outer range [0, n) in chunks taken by this thread and helper
-    threads (:func:`fovea.kernels.sharing.share`), each of at least CHUNK_ELEMENTS elements
-    of work (``per_item`` elements per index)."""
+    threads (:func:`fovea.kernels.sharing.share`), each of at least CHUNK_ELEMENTS of the
+    ``work`` elements the whole range covers."""
     from .sharing import row_chunks, share
 
-    edges = row_chunks(n, -(-CHUNK_ELEMENTS // max(1, per_item)))
+    edges = row_chunks(n, -(-CHUNK_ELEMENTS * n // max(1, work)))
     share(lambda c: body(edges[c], edges[c + 1]), len(edges) - 1)
 
 

@@ -22,7 +22,7 @@ def _build_relu_backward():
             gx[k] = g[k] * (out[k] > 0)
 
     def relu_backward(g, out, gx):
-        shared(lambda lo, hi: part(g[lo:hi], out[lo:hi], gx[lo:hi]), g.size, 1)
+        shared(lambda lo, hi: part(g[lo:hi], out[lo:hi], gx[lo:hi]), g.size, g.size)
 
     return relu_backward
 

@@ -97,7 +97,7 @@ def _build_im2col():
 
     def im2col(xb, out, kh, kw, sh, sw, ph, pw, dh, dw, row0):
         shared(lambda lo, hi: rows(xb, out, kh, kw, sh, sw, ph, pw, dh, dw, row0, lo, hi),
-               xb.shape[0] * kh * kw, out[0, 0, 0].size)
+               xb.shape[0] * kh * kw, out.size)
 
     return im2col
 
@@ -162,7 +162,7 @@ def _build_col2im():
 
     def col2im(dcols, dx, kh, kw, sh, sw, ph, pw, dh, dw, row0, fresh):
         shared(lambda c0, c1: channels(dcols, dx, kh, kw, sh, sw, ph, pw, dh, dw, row0, fresh,
-                                       c0, c1), dx.shape[0], dcols[0].size)
+                                       c0, c1), dx.shape[0], dcols.size)
 
     return col2im
 

@@ -69,7 +69,7 @@ def _build_stats():
     def stats(x3):
         c = x3.shape[1]
         mean, var = np.empty(c, x3.dtype), np.empty(c, x3.dtype)
-        shared(lambda c0, c1: channels(x3, mean, var, c0, c1), c, x3[:, 0].size)
+        shared(lambda c0, c1: channels(x3, mean, var, c0, c1), c, x3.size)
         return mean, var
 
     return stats
@@ -100,7 +100,7 @@ def _build_apply():
 
     def apply(x3, mean, scale, shift, out3):
         shared(lambda c0, c1: channels(x3, mean, scale, shift, out3, c0, c1), x3.shape[1],
-               x3[:, 0].size)
+               x3.size)
 
     return apply
 
@@ -136,7 +136,7 @@ def _build_grad_sums():
     def grad_sums(g3, x3, mean):
         c = g3.shape[1]
         sg, sgx = np.empty(c, g3.dtype), np.empty(c, g3.dtype)
-        shared(lambda c0, c1: channels(g3, x3, mean, sg, sgx, c0, c1), c, g3[:, 0].size)
+        shared(lambda c0, c1: channels(g3, x3, mean, sg, sgx, c0, c1), c, g3.size)
         return sg, sgx
 
     return grad_sums
@@ -170,7 +170,7 @@ def _build_grad_input():
 
     def grad_input(g3, x3, mean, a, b, c, gx3):
         shared(lambda c0, c1: channels(g3, x3, mean, a, b, c, gx3, c0, c1), g3.shape[1],
-               g3[:, 0].size)
+               g3.size)
 
     return grad_input
 

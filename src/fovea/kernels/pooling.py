@@ -76,7 +76,7 @@ def _build_max_pool_backward():
 
     def max_pool_backward(x4, out4, g4, dx4, kh, kw, sh, sw, ph, pw, dh, dw):
         shared(lambda p0, p1: planes(x4, out4, g4, dx4, kh, kw, sh, sw, ph, pw, dh, dw, p0, p1),
-               x4.shape[0], x4[0].size)
+               x4.shape[0], x4.size)
 
     return max_pool_backward
 
