@@ -21,7 +21,6 @@ machine (benchmarks/README.md).
 
 from __future__ import annotations
 
-import functools
 import os
 from contextlib import contextmanager
 
@@ -120,31 +119,6 @@ def shared(body, n, work):
     share(lambda c: body(edges[c], edges[c + 1]), len(edges) - 1)
 
 
-@functools.cache
-def loops():
-    """(zero, copy_into, add_into): the inner loops of the compiled kernels on 1-D arrays,
-    ``out[:] = 0``, ``out[:] = src`` and ``out += src``, written as loops indexed from 0 so
-    that LLVM vectorizes them (numba's slice expressions and offset indices do not)."""
-    import numba
-
-    @numba.njit(inline="always")
-    def zero(out):
-        for k in range(out.size):
-            out[k] = 0
-
-    @numba.njit(inline="always")
-    def copy_into(out, src):
-        for k in range(out.size):
-            out[k] = src[k]
-
-    @numba.njit(inline="always")
-    def add_into(out, src):
-        for k in range(out.size):
-            out[k] += src[k]
-
-    return zero, copy_into, add_into
-
-
 @contextmanager
 def forced(path: str):
     """Inside the block every kernel takes ``path`` ("numpy" or "numba"), whatever the
@@ -159,5 +133,5 @@ def forced(path: str):
         _forced = previous
 
 
-__all__ = ["Kernel", "KernelError", "MODES", "flat", "forced", "loops", "mode",
-           "numba_available"]
+__all__ = ["Kernel", "KernelError", "MODES", "flat", "forced", "mode", "numba_available",
+           "shared"]

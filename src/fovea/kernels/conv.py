@@ -19,7 +19,7 @@ one strided pass over dx per tap.
 from __future__ import annotations
 
 from .. import backend
-from . import Kernel, loops, shared
+from . import Kernel, shared
 
 
 def inside(n_out, size, offset, stride, pad):
@@ -66,7 +66,7 @@ def _im2col_reference(xb, out, kh, kw, sh, sw, ph, pw, dh, dw, row0):
 def _build_im2col():
     import numba
 
-    zero, copy_into, _ = loops()
+    from . import loops
 
     @numba.njit(cache=True, nogil=True)
     def rows(xb, out, kh, kw, sh, sw, ph, pw, dh, dw, row0, lo, hi):
@@ -83,17 +83,17 @@ def _build_im2col():
                 row = o3[t, oy]
                 y = (row0 + oy) * sh - ph + i * dh
                 if y < 0 or y >= h:
-                    zero(row)
+                    loops.zero(row)
                     continue
-                zero(row[:xlo * n])
-                zero(row[xhi * n:])
+                loops.zero(row[:xlo * n])
+                loops.zero(row[xhi * n:])
                 src = x3[ci, y]
                 if sw == 1:  # one contiguous run of (xhi − xlo)·N floats
-                    copy_into(row[xlo * n:xhi * n], src[x0 * n:(x0 + xhi - xlo) * n])
+                    loops.copy_into(row[xlo * n:xhi * n], src[x0 * n:(x0 + xhi - xlo) * n])
                 else:
                     for ox in range(xlo, xhi):
                         s = (x0 + (ox - xlo) * sw) * n
-                        copy_into(row[ox * n:(ox + 1) * n], src[s:s + n])
+                        loops.copy_into(row[ox * n:(ox + 1) * n], src[s:s + n])
 
     def im2col(xb, out, kh, kw, sh, sw, ph, pw, dh, dw, row0):
         shared(lambda lo, hi: rows(xb, out, kh, kw, sh, sw, ph, pw, dh, dw, row0, lo, hi),
@@ -128,7 +128,7 @@ def _col2im_reference(dcols, dx, kh, kw, sh, sw, ph, pw, dh, dw, row0, fresh):
 def _build_col2im():
     import numba
 
-    zero, _, add_into = loops()
+    from . import loops
 
     @numba.njit(cache=True, nogil=True)
     def channels(dcols, dx, kh, kw, sh, sw, ph, pw, dh, dw, row0, fresh, c0, c1):
@@ -142,7 +142,7 @@ def _build_col2im():
             for y in range(min(lo, fresh), hi):  # the row's taps summed while it is in cache
                 out = d3[ci, y]
                 if y >= fresh:
-                    zero(out)
+                    loops.zero(out)
                 for i in range(kh):
                     q = y + ph - i * dh
                     oy = q // sh - row0
@@ -154,11 +154,11 @@ def _build_col2im():
                         x0 = xlo * sw - pw + j * dw
                         src = g3[(ci * kh + i) * kw + j, oy]
                         if sw == 1:  # one contiguous run
-                            add_into(out[x0 * n:(x0 + xhi - xlo) * n], src[xlo * n:xhi * n])
+                            loops.add_into(out[x0 * n:(x0 + xhi - xlo) * n], src[xlo * n:xhi * n])
                         else:
                             for ox in range(xlo, xhi):
                                 s = (x0 + (ox - xlo) * sw) * n
-                                add_into(out[s:s + n], src[ox * n:(ox + 1) * n])
+                                loops.add_into(out[s:s + n], src[ox * n:(ox + 1) * n])
 
     def col2im(dcols, dx, kh, kw, sh, sw, ph, pw, dh, dw, row0, fresh):
         shared(lambda c0, c1: channels(dcols, dx, kh, kw, sh, sw, ph, pw, dh, dw, row0, fresh,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from . import Kernel, loops, shared
+from . import Kernel, shared
 from .conv import span
 
 
@@ -47,7 +47,7 @@ def _build_max_pool_backward():
     import numba
     import numpy as np
 
-    zero, _, _ = loops()
+    from . import loops
 
     @numba.njit(cache=True, nogil=True)
     def planes(x4, out4, g4, dx4, kh, kw, sh, sw, ph, pw, dh, dw, p0, p1):
@@ -55,7 +55,7 @@ def _build_max_pool_backward():
         oh, ow = out4.shape[1], out4.shape[2]
         claimed = np.empty(q_, np.bool_)
         for p in range(p0, p1):
-            zero(dx4[p].reshape(-1))
+            loops.zero(dx4[p].reshape(-1))
             for oy in range(oh):
                 for ox in range(ow):
                     top, g = out4[p, oy, ox], g4[p, oy, ox]
