@@ -15,6 +15,9 @@ and the range of the per-round ratios, and the load average.
 
 ``--cold-start`` runs the first step of each model in fresh processes: with an empty numba
 cache (compilation included), again from that cache, and with ``FOVEA_KERNELS=numpy``.
+
+OpenBLAS's GEMMs are most of both steps: the header names OPENBLAS_CORETYPE, which selects
+OpenBLAS's kernels when set (benchmarks/README.md measures what it does to the ratios).
 """
 
 from __future__ import annotations
@@ -205,7 +208,8 @@ def main():
             rows.append((name, case, fm, tm, fm / tm, min(ratios), max(ratios)))
     load1 = os.getloadavg()
     print(f"batch {args.batch} × 3×32×32, float32, {args.threads} threads, kernels "
-          f"{kernels.mode()}; {args.rounds} rounds of blocks of {args.block} (first dropped); "
+          f"{kernels.mode()}, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; "
+          f"{args.rounds} rounds of blocks of {args.block} (first dropped); "
           f"load average {load0[0]:.2f} → {load1[0]:.2f}")
     print("| model | case | fovea ms | PyTorch ms | ratio | per-round ratios |")
     print("|---|---|---|---|---|---|")

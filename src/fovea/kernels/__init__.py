@@ -10,13 +10,12 @@ error instead of a fallback. Tests run both paths (:func:`forced`) and compare t
 compiled path takes NumPy arrays only: a call whose first argument is another backend's array
 (CuPy) runs the reference, which is written against the array's namespace.
 
-The compiled kernels of fovea.kernels.conv, .norm and .activations share their outer loop
-(channels, patch rows, element ranges) between the calling thread and helper threads through
-:func:`shared` (fovea.kernels.sharing: each thread takes the next chunk when it is free), not
-numba's ``parallel=True``, which splits the work in advance and waits for every thread: inside
-a training step OpenBLAS's worker threads spin on the other core after each GEMM, and with
-numba's thread pool ResNet-18 steps ran 1.35–2.0× slower than serial kernels on the 2-core
-machine (benchmarks/README.md).
+The compiled kernels of fovea.kernels.conv, .norm, .pooling and .activations run on the
+calling thread (with the GIL released). Inside a training step OpenBLAS's worker threads spin
+on the other core after each GEMM, and the 2-core machine is shared with other work: numba's
+``parallel=True`` made ResNet-18 steps 1.35–2.0× slower than serial kernels, and sharing
+chunks with a helper thread (fovea.kernels.sharing) gained 2–10% on a quiet machine but cost
+1.5–2.4× under load, when the caller waits for a preempted helper (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -104,21 +103,6 @@ def flat(a):
     return t.reshape(-1) if t.flags.c_contiguous else None
 
 
-CHUNK_ELEMENTS = 1 << 16
-"""The least work (array elements) worth a chunk of its own when a kernel's outer loop is
-shared between threads."""
-
-
-def shared(body, n, work):
-    """body(lo, hi) over the outer range [0, n) in chunks taken by this thread and helper
-    threads (:func:`fovea.kernels.sharing.share`), each of at least CHUNK_ELEMENTS of the
-    ``work`` elements the whole range covers."""
-    from .sharing import row_chunks, share
-
-    edges = row_chunks(n, -(-CHUNK_ELEMENTS * n // max(1, work)))
-    share(lambda c: body(edges[c], edges[c + 1]), len(edges) - 1)
-
-
 @contextmanager
 def forced(path: str):
     """Inside the block every kernel takes ``path`` ("numpy" or "numba"), whatever the
@@ -133,5 +117,4 @@ def forced(path: str):
         _forced = previous
 
 
-__all__ = ["Kernel", "KernelError", "MODES", "flat", "forced", "mode", "numba_available",
-           "shared"]
+__all__ = ["Kernel", "KernelError", "MODES", "flat", "forced", "mode", "numba_available"]

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from .. import backend
-from . import Kernel, shared
+from . import Kernel
 
 
 def _relu_backward_reference(g, out, gx):
@@ -17,12 +17,9 @@ def _build_relu_backward():
     import numba
 
     @numba.njit(cache=True, nogil=True)
-    def part(g, out, gx):
+    def relu_backward(g, out, gx):
         for k in range(g.size):
             gx[k] = g[k] * (out[k] > 0)
-
-    def relu_backward(g, out, gx):
-        shared(lambda lo, hi: part(g[lo:hi], out[lo:hi], gx[lo:hi]), g.size, g.size)
 
     return relu_backward
 

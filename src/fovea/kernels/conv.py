@@ -19,7 +19,7 @@ one strided pass over dx per tap.
 from __future__ import annotations
 
 from .. import backend
-from . import Kernel, shared
+from . import Kernel
 
 
 def inside(n_out, size, offset, stride, pad):
@@ -69,12 +69,12 @@ def _build_im2col():
     from . import loops
 
     @numba.njit(cache=True, nogil=True)
-    def rows(xb, out, kh, kw, sh, sw, ph, pw, dh, dw, row0, lo, hi):
+    def im2col(xb, out, kh, kw, sh, sw, ph, pw, dh, dw, row0):
         c, h, w, n = xb.shape
         r, ow = out.shape[3], out.shape[4]
         x3 = xb.reshape(c, h, w * n)
         o3 = out.reshape(c * kh * kw, r, ow * n)
-        for t in range(lo, hi):  # patch-matrix row t = (c, i, j)
+        for t in range(c * kh * kw):  # patch-matrix row t = (c, i, j)
             ci, i, j = t // (kh * kw), (t // kw) % kh, t % kw
             xlo = max(0, -((j * dw - pw) // sw))
             xhi = max(xlo, min(ow, (w - 1 + pw - j * dw) // sw + 1))
@@ -94,10 +94,6 @@ def _build_im2col():
                     for ox in range(xlo, xhi):
                         s = (x0 + (ox - xlo) * sw) * n
                         loops.copy_into(row[ox * n:(ox + 1) * n], src[s:s + n])
-
-    def im2col(xb, out, kh, kw, sh, sw, ph, pw, dh, dw, row0):
-        shared(lambda lo, hi: rows(xb, out, kh, kw, sh, sw, ph, pw, dh, dw, row0, lo, hi),
-               xb.shape[0] * kh * kw, out.size)
 
     return im2col
 
@@ -131,14 +127,14 @@ def _build_col2im():
     from . import loops
 
     @numba.njit(cache=True, nogil=True)
-    def channels(dcols, dx, kh, kw, sh, sw, ph, pw, dh, dw, row0, fresh, c0, c1):
+    def col2im(dcols, dx, kh, kw, sh, sw, ph, pw, dh, dw, row0, fresh):
         c, h, w, n = dx.shape
         r, ow = dcols.shape[3], dcols.shape[4]
         lo = min(h, max(0, row0 * sh - ph))
         hi = max(lo, min(h, (row0 + r - 1) * sh - ph + (kh - 1) * dh + 1))
         d3 = dx.reshape(c, h, w * n)
         g3 = dcols.reshape(c * kh * kw, r, ow * n)
-        for ci in range(c0, c1):
+        for ci in range(c):
             for y in range(min(lo, fresh), hi):  # the row's taps summed while it is in cache
                 out = d3[ci, y]
                 if y >= fresh:
@@ -159,10 +155,6 @@ def _build_col2im():
                             for ox in range(xlo, xhi):
                                 s = (x0 + (ox - xlo) * sw) * n
                                 loops.add_into(out[s:s + n], src[ox * n:(ox + 1) * n])
-
-    def col2im(dcols, dx, kh, kw, sh, sw, ph, pw, dh, dw, row0, fresh):
-        shared(lambda c0, c1: channels(dcols, dx, kh, kw, sh, sw, ph, pw, dh, dw, row0, fresh,
-                                       c0, c1), dx.shape[0], dcols.size)
 
     return col2im
 

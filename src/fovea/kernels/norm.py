@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..backend import buffers
-from . import Kernel, shared
+from . import Kernel
 
 REDUCE = {"reassoc"}
 """numba's fastmath flags for the per-channel sums: reassociation lets LLVM split a sum over
@@ -49,10 +49,11 @@ def _build_stats():
     import numpy as np
 
     @numba.njit(cache=True, nogil=True, fastmath=REDUCE)
-    def channels(x3, mean, var, c0, c1):
-        a_, _, b_ = x3.shape
+    def stats(x3):
+        a_, c_, b_ = x3.shape
+        mean, var = np.empty(c_, x3.dtype), np.empty(c_, x3.dtype)
         m = a_ * b_
-        for c in range(c0, c1):
+        for c in range(c_):
             s = 0.0
             for a in range(a_):
                 for b in range(b_):
@@ -65,11 +66,6 @@ def _build_stats():
                     q += d * d
             mean[c] = mu
             var[c] = q / m
-
-    def stats(x3):
-        c = x3.shape[1]
-        mean, var = np.empty(c, x3.dtype), np.empty(c, x3.dtype)
-        shared(lambda c0, c1: channels(x3, mean, var, c0, c1), c, x3.size)
         return mean, var
 
     return stats
@@ -90,17 +86,13 @@ def _build_apply():
     import numba
 
     @numba.njit(cache=True, nogil=True)
-    def channels(x3, mean, scale, shift, out3, c0, c1):
+    def apply(x3, mean, scale, shift, out3):
         for a in range(x3.shape[0]):
-            for c in range(c0, c1):
+            for c in range(x3.shape[1]):
                 mu, s, t = mean[c], scale[c], shift[c]
                 xr, orow = x3[a, c], out3[a, c]
                 for b in range(x3.shape[2]):
                     orow[b] = (xr[b] - mu) * s + t
-
-    def apply(x3, mean, scale, shift, out3):
-        shared(lambda c0, c1: channels(x3, mean, scale, shift, out3, c0, c1), x3.shape[1],
-               x3.size)
 
     return apply
 
@@ -120,8 +112,10 @@ def _build_grad_sums():
     import numpy as np
 
     @numba.njit(cache=True, nogil=True, fastmath=REDUCE)
-    def channels(g3, x3, mean, sg, sgx, c0, c1):
-        for c in range(c0, c1):
+    def grad_sums(g3, x3, mean):
+        c_ = g3.shape[1]
+        sg, sgx = np.empty(c_, g3.dtype), np.empty(c_, g3.dtype)
+        for c in range(c_):
             s = 0.0
             q = 0.0
             mu = mean[c]
@@ -132,11 +126,6 @@ def _build_grad_sums():
                     q += gr[b] * (xr[b] - mu)
             sg[c] = s
             sgx[c] = q
-
-    def grad_sums(g3, x3, mean):
-        c = g3.shape[1]
-        sg, sgx = np.empty(c, g3.dtype), np.empty(c, g3.dtype)
-        shared(lambda c0, c1: channels(g3, x3, mean, sg, sgx, c0, c1), c, g3.size)
         return sg, sgx
 
     return grad_sums
@@ -159,18 +148,14 @@ def _build_grad_input():
     import numba
 
     @numba.njit(cache=True, nogil=True)
-    def channels(g3, x3, mean, a, b, c, gx3, c0, c1):
+    def grad_input(g3, x3, mean, a, b, c, gx3):
         for i in range(g3.shape[0]):
-            for k in range(c0, c1):
+            for k in range(g3.shape[1]):
                 # a·g − b·(x − μ) − c = a·g − b·x + (b·μ − c)
                 ak, bk, ck = a[k], b[k], b[k] * mean[k] - c[k]
                 gr, xr, out = g3[i, k], x3[i, k], gx3[i, k]
                 for j in range(g3.shape[2]):
                     out[j] = ak * gr[j] - bk * xr[j] + ck
-
-    def grad_input(g3, x3, mean, a, b, c, gx3):
-        shared(lambda c0, c1: channels(g3, x3, mean, a, b, c, gx3, c0, c1), g3.shape[1],
-               g3.size)
 
     return grad_input
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from . import Kernel, shared
+from . import Kernel
 from .conv import span
 
 
@@ -50,11 +50,11 @@ def _build_max_pool_backward():
     from . import loops
 
     @numba.njit(cache=True, nogil=True)
-    def planes(x4, out4, g4, dx4, kh, kw, sh, sw, ph, pw, dh, dw, p0, p1):
-        _, h, w, q_ = x4.shape
+    def max_pool_backward(x4, out4, g4, dx4, kh, kw, sh, sw, ph, pw, dh, dw):
+        p_, h, w, q_ = x4.shape
         oh, ow = out4.shape[1], out4.shape[2]
         claimed = np.empty(q_, np.bool_)
-        for p in range(p0, p1):
+        for p in range(p_):
             loops.zero(dx4[p].reshape(-1))
             for oy in range(oh):
                 for ox in range(ow):
@@ -73,10 +73,6 @@ def _build_max_pool_backward():
                                 if not claimed[k] and xr[k] == top[k]:
                                     dr[k] += g[k]
                                     claimed[k] = True
-
-    def max_pool_backward(x4, out4, g4, dx4, kh, kw, sh, sw, ph, pw, dh, dw):
-        shared(lambda p0, p1: planes(x4, out4, g4, dx4, kh, kw, sh, sw, ph, pw, dh, dw, p0, p1),
-               x4.shape[0], x4.size)
 
     return max_pool_backward
 
