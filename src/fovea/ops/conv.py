@@ -19,6 +19,7 @@ from ..autograd import Function
 from ..backend import buffers
 from ..errors import ShapeError
 from ..kernels import conv as kconv
+from . import winograd
 
 
 def pair(v, name="value"):
@@ -152,6 +153,7 @@ class Conv2d(Function):
 
     As matrices (batch-last): out = W·P + b with P the patch matrix; backward:
     dW = g·Pᵀ, db = Σ g, dx = col2im(Wᵀ·g). P is built in cache-sized blocks of output rows.
+    3×3 kernels at stride 1 with enough channels run by Winograd instead (fovea.ops.winograd).
     """
 
     def forward(self, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -180,13 +182,19 @@ class Conv2d(Function):
             out = backend.namespace(x).zeros((n, o, oh, ow), dtype=x.dtype)
             return out if bias is None else out + bias[:, None, None]
         self.empty = None
-        geom = Geometry(kh, kw, oh, ow, stride, padding, dilation)
         xb = to_batch_last(x)
+        need = self.needs_grad
+        self.wino = None
+        if winograd.applies(kh, kw, stride, dilation, groups, c, o, oh, ow):
+            out, u, v = winograd.correlate(xb, weight, bias, padding)
+            if need:
+                self.wino = (u if need[0] else None, v if need[1] else None, xb.shape, padding)
+            return out.transpose(3, 0, 1, 2)
+        geom = Geometry(kh, kw, oh, ow, stride, padding, dilation)
         w2 = weight.reshape(o, cg * kh * kw)
         out, blocks, cols = correlate_batch_last(xb, w2, geom, groups)
         if bias is not None:
             out += bias[:, None]
-        need = self.needs_grad
         if need:
             self.geom, self.xshape, self.groups, self.blocks = geom, x.shape, groups, blocks
             if need[1]:  # the weight gradient needs the patches: keep them, or rebuild them
@@ -200,14 +208,19 @@ class Conv2d(Function):
             xp = backend.namespace(g)
             return (xp.zeros(self.empty[0], dtype=g.dtype), xp.zeros(self.empty[1], dtype=g.dtype),
                     g.sum(axis=(0, 2, 3)))
-        geom, groups = self.geom, self.groups
-        n, c, h, w = self.xshape
         o = g.shape[1]
-        g2 = to_batch_last(g).reshape(o, -1)
+        gbl = to_batch_last(g)
+        g2 = gbl.reshape(o, -1)
         need = self.needs_grad
         gx = gw = gb = None
         if len(need) > 2 and need[2]:
             gb = g2.sum(axis=1)
+        if self.wino is not None:
+            u, v, xshape, padding = self.wino
+            dx, gw = winograd.gradients(gbl, u, v, xshape, padding, need[0], need[1])
+            return (None if dx is None else dx.transpose(3, 0, 1, 2)), gw, gb
+        geom, groups = self.geom, self.groups
+        n, c, h, w = self.xshape
         if need[1]:
             gw = weight_grad(g2, self.cols, self.xb, self.blocks, geom, c, groups)
         if need[0]:
