@@ -186,9 +186,11 @@ class Conv2d(Function):
         need = self.needs_grad
         self.wino = None
         if winograd.applies(kh, kw, stride, dilation, groups, c, o, oh, ow):
-            out, u, v = winograd.correlate(xb, weight, bias, padding)
+            plan = winograd.choose(oh, ow, n)
+            out, u, v = winograd.correlate(xb, weight, bias, padding, plan)
             if need:
-                self.wino = (u if need[0] else None, v if need[1] else None, xb.shape, padding)
+                self.wino = (u if need[0] else None, v if need[1] else None, xb.shape, padding,
+                             plan)
             return out.transpose(3, 0, 1, 2)
         geom = Geometry(kh, kw, oh, ow, stride, padding, dilation)
         w2 = weight.reshape(o, cg * kh * kw)
@@ -216,8 +218,8 @@ class Conv2d(Function):
         if len(need) > 2 and need[2]:
             gb = g2.sum(axis=1)
         if self.wino is not None:
-            u, v, xshape, padding = self.wino
-            dx, gw = winograd.gradients(gbl, u, v, xshape, padding, need[0], need[1])
+            u, v, xshape, padding, plan = self.wino
+            dx, gw = winograd.gradients(gbl, u, v, xshape, padding, plan, need[0], need[1])
             return (None if dx is None else dx.transpose(3, 0, 1, 2)), gw, gb
         geom, groups = self.geom, self.groups
         n, c, h, w = self.xshape

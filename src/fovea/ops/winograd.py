@@ -1,17 +1,21 @@
-"""3×3 convolution (stride 1) by Winograd's minimal filtering F(2×2, 3×3), on batch-last images.
+"""3×3 convolution (stride 1) by Winograd's minimal filtering F(m×m, 3×3), on batch-last images.
 
-Each 2×2 tile of output is Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d Bᵀᵀ)] A for its 4×4 input tile d
-(fovea.kernels.winograd gives the matrices); summed over input channels, the 16 element-wise
-products become 16 GEMMs M[ξ] = U[ξ]·V[ξ] with U[ξ] (O, C) and V[ξ] (C, tiles·N): 16
-multiplications per 4 outputs and input channel, where im2col's GEMM does 36. The map from
-(x, W) to the output is the correlation itself, so its gradients are exact adjoints:
+Each m×m tile of output is Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A for its a×a input tile d (a = m + 2;
+fovea.kernels.winograd makes the passes); summed over input channels, the a² element-wise
+products become a² GEMMs M[ξ] = U[ξ]·V[ξ] with U[ξ] (O, C) and V[ξ] (C, tiles·N): a²
+multiplications per m² outputs and input channel where im2col's GEMM does 9·m² — 2.25×
+fewer for F(2×2, 3×3), 4× fewer for F(4×4, 3×3). The map from (x, W) to the output is the
+correlation itself, so the gradients are its exact adjoints:
 
     dM = A dY Aᵀ,   dV = Uᵀ·dM,   dx = Σ_tiles B dV Bᵀ,   dU = dM·Vᵀ,   dW = Gᵀ dU G.
 
-Forward keeps V (four times the input) for dU, as im2col keeps its patch matrix.
+Forward keeps V (a²/m² times the input) for dU, as im2col keeps its patch matrix. In float32
+F(4×4) is exact to about 1e-6 of the output's scale, F(2×2) as exact as im2col.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,12 +23,33 @@ from .. import backend
 from ..backend import buffers
 from ..kernels import winograd as kw
 
-G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
-"""The kernel transform: U = G g Gᵀ (4×4 from 3×3)."""
+
+class Plan(NamedTuple):
+    """F(m×m, 3×3): the input transform Bᵀ (a×a), the kernel transform G (a×3) and the
+    output transform Aᵀ (m×a), from the interpolation points 0, ±1, (±2,) ∞."""
+
+    m: int
+    bt: np.ndarray
+    g: np.ndarray
+    at: np.ndarray
+
+
+F2 = Plan(2,
+          np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], float),
+          np.array([[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]]),
+          np.array([[1, 1, 1, 0], [0, 1, -1, -1]], float))
+
+F4 = Plan(4,
+          np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                    [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], float),
+          np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                    [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]),
+          np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
+                    [0, 1, -1, 8, -8, 1]], float))
 
 MIN_CHANNELS = 16
-"""Layers with fewer input or output channels keep im2col: the 16 GEMMs' inner dimension (C)
-or rows (O) would be too small for the GEMM to run near its speed (benchmarks/README.md)."""
+"""Layers with fewer input or output channels keep im2col: the GEMMs' inner dimension (C) or
+rows (O) would be too small for the GEMM to run near its speed (benchmarks/README.md)."""
 
 
 def applies(kh, kw_, stride, dilation, groups, c, o, oh, ow):
@@ -35,66 +60,87 @@ def applies(kh, kw_, stride, dilation, groups, c, o, oh, ow):
             and groups == 1 and min(c, o) >= MIN_CHANNELS and min(oh, ow) >= 2)
 
 
-GG = np.kron(G, G)
-"""U = G g Gᵀ for a flattened 3×3 kernel g as one (16, 9) matrix: vec(U) = (G ⊗ G)·vec(g)."""
+HALF_SPEED_COLUMNS = 100
+"""A GEMM with T columns of tiles runs at about T / (T + HALF_SPEED_COLUMNS) of the speed of a
+wide one here (the U[ξ] are read once per GEMM whatever T is); fitted to the layer timings in
+benchmarks/README.md."""
 
 
-def transform_weight(weight):
-    """U (16, O, C) = G g Gᵀ for each (o, c) kernel g of weight (O, C, 3, 3): one GEMM."""
+def choose(oh, ow, n):
+    """The plan for an output of oh × ow for a batch of n: the one with the least estimated
+    GEMM time, a² multiplications per tile column at the speed T / (T + HALF_SPEED_COLUMNS).
+    F(4×4) needs 1.78× fewer multiplications than F(2×2), but has 4× fewer columns, and its
+    tiles waste more of an output whose size is not a multiple of 4."""
+    def cost(plan):
+        t = kw.tiles(oh, plan.m) * kw.tiles(ow, plan.m) * n
+        return (plan.m + 2) ** 2 * (t + HALF_SPEED_COLUMNS)
+
+    return min((F2, F4), key=cost)
+
+
+def transform_weight(weight, plan):
+    """U (a², O, C) = G g Gᵀ for each (o, c) kernel g of weight (O, C, 3, 3): one GEMM with
+    G ⊗ G, since vec(G g Gᵀ) = (G ⊗ G)·vec(g)."""
     xp = backend.namespace(weight)
     o, c = weight.shape[:2]
-    gg = xp.asarray(GG, dtype=weight.dtype)
-    return xp.matmul(gg, weight.reshape(o * c, 9).T).reshape(16, o, c)
+    gg = xp.asarray(np.kron(plan.g, plan.g), dtype=weight.dtype)
+    return xp.matmul(gg, weight.reshape(o * c, 9).T).reshape(-1, o, c)
 
 
-def weight_from_transformed_grad(du):
-    """dW (O, C, 3, 3) = Gᵀ dU G from the gradient dU (16, O, C) of the transformed kernels."""
+def weight_from_transformed_grad(du, plan):
+    """dW (O, C, 3, 3) = Gᵀ dU G from the gradient dU (a², O, C) of the transformed kernels."""
     xp = backend.namespace(du)
-    _, o, c = du.shape
-    gg = xp.asarray(GG, dtype=du.dtype)
-    return xp.matmul(gg.T, du.reshape(16, o * c)).T.reshape(o, c, 3, 3)
+    aa, o, c = du.shape
+    gg = xp.asarray(np.kron(plan.g, plan.g), dtype=du.dtype)
+    return xp.matmul(gg.T, du.reshape(aa, o * c)).T.reshape(o, c, 3, 3)
 
 
-def correlate(xb, weight, bias, padding):
+def _matrix(xp, a, dtype):
+    return xp.asarray(a, dtype=dtype)
+
+
+def correlate(xb, weight, bias, padding, plan):
     """The 3×3 correlation of the batch-last image xb (C, H, W, N) with weight (O, C, 3, 3)
-    and zero padding (ph, pw), plus bias (O,) or None. Returns the output (O, OH, OW, N) and
-    what backward needs: the transformed kernels U and the transformed input V."""
+    and zero padding (ph, pw), plus bias (O,) or None, by ``plan``. Returns the output
+    (O, OH, OW, N) and what backward needs: the transformed kernels U and input V."""
     xp = backend.namespace(xb)
     c, h, w, n = xb.shape
     o = weight.shape[0]
     ph, pw = padding
     oh, ow = h + 2 * ph - 2, w + 2 * pw - 2
-    th, tw = kw.tiles(oh), kw.tiles(ow)
-    v = buffers.empty((16, c, th, tw, n), xb.dtype, xb)
-    kw.input_transform(xb, v, ph, pw)
-    u = transform_weight(weight)
-    m = buffers.empty((16, o, th, tw, n), xb.dtype, xb)
-    xp.matmul(u, v.reshape(16, c, -1), out=m.reshape(16, o, -1))
+    th, tw = kw.tiles(oh, plan.m), kw.tiles(ow, plan.m)
+    aa = (plan.m + 2) ** 2
+    v = buffers.empty((aa, c, th, tw, n), xb.dtype, xb)
+    kw.input_transform(xb, _matrix(xp, plan.bt, xb.dtype), v, ph, pw)
+    u = transform_weight(weight, plan)
+    m = buffers.empty((aa, o, th, tw, n), xb.dtype, xb)
+    xp.matmul(u, v.reshape(aa, c, -1), out=m.reshape(aa, o, -1))
     y = buffers.empty((o, oh, ow, n), xb.dtype, xb)
     b = xp.zeros(o, dtype=xb.dtype) if bias is None else xp.asarray(bias, dtype=xb.dtype)
-    kw.output_transform(m, b, y)
+    kw.output_transform(m, _matrix(xp, plan.at, xb.dtype), b, y)
     return y, u, v
 
 
-def gradients(g, u, v, xshape, padding, need_input, need_weight):
+def gradients(g, u, v, xshape, padding, plan, need_input, need_weight):
     """The input gradient (C, H, W, N, batch-last) and the weight gradient (O, C, 3, 3) of
     :func:`correlate` from the batch-last output gradient g (O, OH, OW, N); None where not
     needed."""
     xp = backend.namespace(g)
     o = g.shape[0]
     c, h, w, n = xshape
-    th, tw = kw.tiles(g.shape[1]), kw.tiles(g.shape[2])
-    dm = buffers.empty((16, o, th, tw, n), g.dtype, g)
-    kw.output_transform_adjoint(g, dm)
-    dm2 = dm.reshape(16, o, -1)
+    th, tw = kw.tiles(g.shape[1], plan.m), kw.tiles(g.shape[2], plan.m)
+    aa = (plan.m + 2) ** 2
+    dm = buffers.empty((aa, o, th, tw, n), g.dtype, g)
+    kw.output_transform_adjoint(g, _matrix(xp, plan.at, g.dtype), dm)
+    dm2 = dm.reshape(aa, o, -1)
     dx = gw = None
     if need_weight:
         # dUᵀ = V·dMᵀ: the (long inner, small output) orientation OpenBLAS runs fastest
-        dut = xp.matmul(v.reshape(16, c, -1), dm2.transpose(0, 2, 1))
-        gw = weight_from_transformed_grad(dut.transpose(0, 2, 1))
+        dut = xp.matmul(v.reshape(aa, c, -1), dm2.transpose(0, 2, 1))
+        gw = weight_from_transformed_grad(dut.transpose(0, 2, 1), plan)
     if need_input:
-        dv = buffers.empty((16, c, th, tw, n), g.dtype, g)
-        xp.matmul(u.transpose(0, 2, 1), dm2, out=dv.reshape(16, c, -1))
+        dv = buffers.empty((aa, c, th, tw, n), g.dtype, g)
+        xp.matmul(u.transpose(0, 2, 1), dm2, out=dv.reshape(aa, c, -1))
         dx = buffers.empty(xshape, g.dtype, g)
-        kw.input_transform_adjoint(dv, dx, *padding)
+        kw.input_transform_adjoint(dv, _matrix(xp, plan.bt, g.dtype), dx, *padding)
     return dx, gw
