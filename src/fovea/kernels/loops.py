@@ -1,6 +1,8 @@
 """The inner loops of the compiled kernels on 1-D arrays: ``out[:] = 0``, ``out[:] = src``,
-``out += src``, ``out[:] = a + b`` and ``out[:] = a − b``, written as loops indexed from 0 so
-that LLVM vectorizes them (numba's slice expressions and offset indices do not).
+``out += src``, ``out[:] = a + b``, ``out[:] = a − b``, ``out += a·src``, ``out[:] = value``
+and ``out[:] = Σ c[i]·s_i`` (three or five terms: one pass where separate axpys make several),
+written as loops indexed from 0 so that LLVM vectorizes them (numba's slice expressions and
+offset indices do not).
 
 This module imports numba: only the kernels' build functions import it. They reach these
 functions as attributes of the module (``loops.zero``), which numba's on-disk cache accepts;
@@ -8,6 +10,7 @@ jitted functions captured from an enclosing scope would make it recompile every 
 """
 
 import numba
+import numpy as np
 
 
 @numba.njit(inline="always")
@@ -38,3 +41,48 @@ def add_to(out, a, b):
 def sub_to(out, a, b):
     for k in range(out.size):
         out[k] = a[k] - b[k]
+
+
+@numba.njit(inline="always")
+def axpy(out, a, src):
+    for k in range(out.size):
+        out[k] += a * src[k]
+
+
+@numba.njit(inline="always")
+def fill(out, value):
+    for k in range(out.size):
+        out[k] = value
+
+
+@numba.njit(inline="always")
+def comb3(out, c, s0, s1, s2):
+    c0, c1, c2 = c[0], c[1], c[2]
+    for k in range(out.size):
+        out[k] = c0 * s0[k] + c1 * s1[k] + c2 * s2[k]
+
+
+@numba.njit(inline="always")
+def comb5(out, c, s0, s1, s2, s3, s4):
+    c0, c1, c2, c3, c4 = c[0], c[1], c[2], c[3], c[4]
+    for k in range(out.size):
+        out[k] = c0 * s0[k] + c1 * s1[k] + c2 * s2[k] + c3 * s3[k] + c4 * s4[k]
+
+
+@numba.njit
+def nonzeros(mat, width):
+    """The non-zero entries of each row of ``mat`` as (columns, coefficients), each row padded
+    to ``width`` entries with coefficient 0 (at a column that exists), for comb3 / comb5."""
+    rows, cols = mat.shape
+    idx = np.zeros((rows, width), dtype=np.int64)
+    cf = np.zeros((rows, width), dtype=mat.dtype)
+    for r in range(rows):
+        f = 0
+        for j in range(cols):
+            if mat[r, j] != 0:
+                idx[r, f] = j
+                cf[r, f] = mat[r, j]
+                f += 1
+        for e in range(f, width):
+            idx[r, e] = idx[r, 0]
+    return idx, cf

@@ -10,7 +10,7 @@ channels the a² element-wise products become a² GEMMs M[ξ] = U[ξ]·V[ξ] (ξ
 position in the a×a tile). These kernels take Bᵀ or Aᵀ as an array, so one code serves every
 tile size.
 
-Images are batch-last (C, H, W, N) and unpadded; transformed tiles are (a², C, TH, TW, N)
+Images are batch-last (C, H, W, N) and unpadded; transformed tiles are (C, a², TH, TW, N)
 arrays for TH × TW tiles. Tile (ty, tx) reads input rows m·ty − ph … m·ty − ph + a − 1 and
 columns m·tx − pw … + a − 1 (zero outside the image) and writes output rows m·ty … m·ty + m − 1
 and the same columns (those inside the output). The passes:
@@ -22,8 +22,8 @@ and the same columns (those inside the output). The passes:
   (backward; neighbouring tiles share two rows and two columns).
 
 The compiled passes work on a strip of a rows at a time, zero-framed so that the tile loops
-need no bounds checks, apply a matrix one non-zero coefficient at a time (an axpy over a row
-of the strip or a plane of tiles), and run their innermost loop over the batch.
+need no bounds checks, and apply a matrix one output row at a time, in one pass over a whole
+row of the strip or of tiles.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def _combine(coefs, terms):
 
 
 def _input_transform_reference(xb, bt, out, ph, pw):
-    """out (a², C, TH, TW, N) = Bᵀ d B for every a×a input tile d of xb (C, H, W, N)."""
+    """out (C, a², TH, TW, N) = Bᵀ d B for every a×a input tile d of xb (C, H, W, N)."""
     xp = backend.namespace(xb)
     c, h, w, n = xb.shape
     a = bt.shape[0]
@@ -65,11 +65,11 @@ def _input_transform_reference(xb, bt, out, ph, pw):
     t = [[_combine(bt[r], [d[i][j] for i in range(a)]) for j in range(a)] for r in range(a)]
     for r in range(a):
         for q in range(a):
-            out[r * a + q] = _combine(bt[q], t[r])
+            out[:, r * a + q] = _combine(bt[q], t[r])
 
 
 def _input_transform_adjoint_reference(dv, bt, dx, ph, pw):
-    """dx (C, H, W, N) = the adjoint of the input transform applied to dv (a², C, TH, TW, N)."""
+    """dx (C, H, W, N) = the adjoint of the input transform applied to dv (C, a², TH, TW, N)."""
     xp = backend.namespace(dv)
     c, h, w, n = dx.shape
     a = bt.shape[0]
@@ -77,7 +77,7 @@ def _input_transform_adjoint_reference(dv, bt, dx, ph, pw):
     th, tw = dv.shape[2], dv.shape[3]
     rows, cols = m * th + 2, m * tw + 2
     p = xp.zeros((c, rows, cols, n), dtype=dv.dtype)
-    e = [[_combine(bt[:, j], [dv[r * a + q] for q in range(a)]) for j in range(a)]
+    e = [[_combine(bt[:, j], [dv[:, r * a + q] for q in range(a)]) for j in range(a)]
          for r in range(a)]
     for i in range(a):
         for j in range(a):
@@ -88,10 +88,10 @@ def _input_transform_adjoint_reference(dv, bt, dx, ph, pw):
 
 
 def _output_transform_reference(mt, at, bias, y):
-    """y (O, OH, OW, N) = Aᵀ M A + bias[o] for every tile of mt (a², O, TH, TW, N)."""
+    """y (O, OH, OW, N) = Aᵀ M A + bias[o] for every tile of mt (O, a², TH, TW, N)."""
     m, a = at.shape
     oh, ow = y.shape[1], y.shape[2]
-    s = [[_combine(at[b], [mt[r * a + q] for q in range(a)]) for b in range(m)]
+    s = [[_combine(at[b], [mt[:, r * a + q] for q in range(a)]) for b in range(m)]
          for r in range(a)]
     bias = bias[:, None, None, None]
     for i in range(m):
@@ -101,7 +101,7 @@ def _output_transform_reference(mt, at, bias, y):
 
 
 def _output_transform_adjoint_reference(g, at, dm):
-    """dm (a², O, TH, TW, N) = A dY Aᵀ for every m×m tile of g (O, OH, OW, N), zero where a
+    """dm (O, a², TH, TW, N) = A dY Aᵀ for every m×m tile of g (O, OH, OW, N), zero where a
     tile reaches past the output."""
     xp = backend.namespace(g)
     m, a = at.shape
@@ -114,14 +114,15 @@ def _output_transform_adjoint_reference(g, at, dm):
           for r in range(a)]
     for r in range(a):
         for q in range(a):
-            dm[r * a + q] = _combine(at[:, q], rr[r])
+            dm[:, r * a + q] = _combine(at[:, q], rr[r])
 
 
 # ---- compiled passes ----------------------------------------------------------------------
-# Each inner loop reads one or two arrays and writes one, indexed by loop variables from 0 over
-# C-contiguous views: LLVM vectorizes such loops over the batch, where one loop writing many
-# planes at once needs more run-time alias checks than LLVM makes and stays scalar. A tile
-# column m·tx + j is element (tx + j // m, j % m) of a row viewed as (tiles + 1, m, N).
+# A matrix is applied row by row, each output row in one pass over contiguous memory that sums
+# that row's non-zero coefficients times their source rows (loops.comb3 / comb5; a matrix
+# row of F(2×2) has at most 3 non-zeros, of F(4×4) at most 5). Along a row of tiles the
+# sources are the row's phases: phase j holds tile column m·tx + j of every tile tx, copied
+# out of the row viewed as (tiles, m, N). LLVM vectorizes both kinds of loop.
 def _build_input_transform():
     import numba
     import numpy as np
@@ -134,10 +135,12 @@ def _build_input_transform():
         a = bt.shape[0]
         m = a - 2
         th, tw = out.shape[2], out.shape[3]
+        ix, cf = loops.nonzeros(bt, 3 if a == 4 else 5)
         wp = m * (tw + 1)  # strip columns: at least the m·TW + 2 the tiles read
         x0, x1 = min(pw, wp), min(wp, pw + w)  # strip columns that hold the image
         strip = np.zeros((a, wp * n), dtype=xb.dtype)  # input rows m·ty − ph …, framed
-        t = np.empty((a, wp * n), dtype=xb.dtype)  # Bᵀ d down the columns
+        t = np.empty((a, wp * n), dtype=xb.dtype)  # Bᵀ d (down the columns)
+        phase = np.empty((a, tw * n), dtype=xb.dtype)
         x3 = xb.reshape(c, h, w * n)
         for ci in range(c):
             for ty in range(th):
@@ -148,27 +151,28 @@ def _build_input_transform():
                     else:
                         loops.copy_into(strip[i, x0 * n:x1 * n], x3[ci, y, :(x1 - x0) * n])
                 for r in range(a):
-                    tr = t[r]
-                    loops.zero(tr)
-                    for i in range(a):
-                        cf = bt[r, i]
-                        if cf != 0:
-                            si = strip[i]
-                            for k in range(wp * n):
-                                tr[k] += cf * si[k]
+                    e = ix[r]
+                    if a == 4:
+                        loops.comb3(t[r], cf[r], strip[e[0]], strip[e[1]], strip[e[2]])
+                    else:
+                        loops.comb5(t[r], cf[r], strip[e[0]], strip[e[1]], strip[e[2]],
+                                    strip[e[3]], strip[e[4]])
                 for r in range(a):  # (Bᵀ d) B along the rows
                     t3 = t[r].reshape(tw + 1, m, n)
+                    for j in range(a):
+                        p2 = phase[j].reshape(tw, n)
+                        sh, col = j // m, j % m
+                        for tx in range(tw):
+                            for k in range(n):
+                                p2[tx, k] = t3[tx + sh, col, k]
                     for q in range(a):
-                        v = out[r * a + q, ci, ty]
-                        loops.zero(v.reshape(-1))
-                        for j in range(a):
-                            cf = bt[q, j]
-                            if cf != 0:
-                                src = t3[j // m:j // m + tw]
-                                col = j % m
-                                for tx in range(tw):
-                                    for k in range(n):
-                                        v[tx, k] += cf * src[tx, col, k]
+                        v = out[ci, r * a + q, ty].reshape(-1)
+                        e = ix[q]
+                        if a == 4:
+                            loops.comb3(v, cf[q], phase[e[0]], phase[e[1]], phase[e[2]])
+                        else:
+                            loops.comb5(v, cf[q], phase[e[0]], phase[e[1]], phase[e[2]],
+                                        phase[e[3]], phase[e[4]])
 
     return input_transform
 
@@ -185,45 +189,59 @@ def _build_input_transform_adjoint():
         a = bt.shape[0]
         m = a - 2
         th, tw = dv.shape[2], dv.shape[3]
+        ix, cf = loops.nonzeros(bt.T, 3 if a == 4 else 5)  # the rows of B
         wp = m * (tw + 1)
         x0, x1 = min(pw, wp), min(wp, pw + w)
         strip = np.zeros((a, wp * n), dtype=dx.dtype)  # padded rows m·ty … m·ty + a − 1
         u = np.empty((a, wp * n), dtype=dx.dtype)  # dV Bᵀ along the rows, tiles overlapped
+        phase = np.empty((a, tw * n), dtype=dx.dtype)
+        new = np.empty(wp * n, dtype=dx.dtype)
         d3 = dx.reshape(c, h, w * n)
         for ci in range(c):
+            for i in range(a):
+                loops.zero(strip[i])
             for ty in range(th + 1):
                 if ty < th:
-                    loops.zero(u.reshape(-1))
                     for r in range(a):
-                        u3 = u[r].reshape(tw + 1, m, n)
                         for j in range(a):
-                            dst = u3[j // m:j // m + tw]
-                            col = j % m
-                            for q in range(a):
-                                cf = bt[q, j]
-                                if cf != 0:
-                                    g = dv[r * a + q, ci, ty]
-                                    for tx in range(tw):
-                                        for k in range(n):
-                                            dst[tx, col, k] += cf * g[tx, k]
+                            e = ix[j]
+                            if a == 4:
+                                loops.comb3(phase[j], cf[j],
+                                            dv[ci, r * a + e[0], ty].reshape(-1),
+                                            dv[ci, r * a + e[1], ty].reshape(-1),
+                                            dv[ci, r * a + e[2], ty].reshape(-1))
+                            else:
+                                loops.comb5(phase[j], cf[j],
+                                            dv[ci, r * a + e[0], ty].reshape(-1),
+                                            dv[ci, r * a + e[1], ty].reshape(-1),
+                                            dv[ci, r * a + e[2], ty].reshape(-1),
+                                            dv[ci, r * a + e[3], ty].reshape(-1),
+                                            dv[ci, r * a + e[4], ty].reshape(-1))
+                        loops.zero(u[r])
+                        u3 = u[r].reshape(tw + 1, m, n)
+                        for j in range(a):  # neighbouring tiles share columns: add
+                            p2 = phase[j].reshape(tw, n)
+                            sh, col = j // m, j % m
+                            for tx in range(tw):
+                                for k in range(n):
+                                    u3[tx + sh, col, k] += p2[tx, k]
                     for i in range(a):  # B (dV Bᵀ) down the columns, onto the strip
-                        si = strip[i]
-                        for r in range(a):
-                            cf = bt[r, i]
-                            if cf != 0:
-                                ur = u[r]
-                                for k in range(wp * n):
-                                    si[k] += cf * ur[k]
-                # padded rows m·ty … m·ty + m − 1 are complete: write them, move the strip on
-                for i in range(m):
+                        e = ix[i]
+                        dst = new if i < a - m else strip[i]
+                        if a == 4:
+                            loops.comb3(dst, cf[i], u[e[0]], u[e[1]], u[e[2]])
+                        else:
+                            loops.comb5(dst, cf[i], u[e[0]], u[e[1]], u[e[2]], u[e[3]], u[e[4]])
+                        if i < a - m:  # rows the tile above also reached
+                            loops.add_into(strip[i], new)
+                # padded rows m·ty … m·ty + m − 1 are complete (after the last row of tiles,
+                # only the a − m it carried): write them, move the strip on
+                for i in range(m if ty < th else a - m):
                     y = m * ty + i - ph
                     if 0 <= y < h:
                         loops.copy_into(d3[ci, y, :(x1 - x0) * n], strip[i, x0 * n:x1 * n])
-                for i in range(a):
-                    if i + m < a:
-                        loops.copy_into(strip[i], strip[i + m])
-                    else:
-                        loops.zero(strip[i])
+                for i in range(a - m):
+                    loops.copy_into(strip[i], strip[i + m])
             # image rows and columns the padded frame does not reach get no gradient
             for y in range(max(0, m * th + 2 - ph), h):
                 loops.zero(d3[ci, y])
@@ -245,48 +263,48 @@ def _build_output_transform():
         o, oh, ow, n = y.shape
         m, a = at.shape
         th, tw = mt.shape[2], mt.shape[3]
+        ix, cf = loops.nonzeros(at, 3 if a == 4 else 5)
         full = ow // m  # tiles whose columns all lie inside the output
         rest = ow - full * m  # columns of a last, partial tile
-        s = np.empty((a, m, tw, n), dtype=y.dtype)  # M A along the rows
-        acc = np.empty((m, tw, n), dtype=y.dtype)  # one output row of tiles
+        s = np.empty((m, a, tw * n), dtype=y.dtype)  # M A along the rows, by column b
+        acc = np.empty(tw * n, dtype=y.dtype)  # one column phase of a row of output tiles
         for oi in range(o):
             bv = bias[oi]
             for ty in range(th):
                 for r in range(a):
                     for b in range(m):
-                        sb = s[r, b]
-                        loops.zero(sb.reshape(-1))
-                        for q in range(a):
-                            cf = at[b, q]
-                            if cf != 0:
-                                src = mt[r * a + q, oi, ty]
-                                for tx in range(tw):
-                                    for k in range(n):
-                                        sb[tx, k] += cf * src[tx, k]
+                        e = ix[b]
+                        if a == 4:
+                            loops.comb3(s[b, r], cf[b], mt[oi, r * a + e[0], ty].reshape(-1),
+                                        mt[oi, r * a + e[1], ty].reshape(-1),
+                                        mt[oi, r * a + e[2], ty].reshape(-1))
+                        else:
+                            loops.comb5(s[b, r], cf[b], mt[oi, r * a + e[0], ty].reshape(-1),
+                                        mt[oi, r * a + e[1], ty].reshape(-1),
+                                        mt[oi, r * a + e[2], ty].reshape(-1),
+                                        mt[oi, r * a + e[3], ty].reshape(-1),
+                                        mt[oi, r * a + e[4], ty].reshape(-1))
                 for i in range(m):  # Aᵀ (M A) down the columns, plus the bias
                     if m * ty + i >= oh:
                         break
-                    for b in range(m):
-                        ab = acc[b]
-                        for tx in range(tw):
-                            for k in range(n):
-                                ab[tx, k] = bv
-                        for r in range(a):
-                            cf = at[i, r]
-                            if cf != 0:
-                                sr = s[r, b]
-                                for tx in range(tw):
-                                    for k in range(n):
-                                        ab[tx, k] += cf * sr[tx, k]
                     row = y[oi, m * ty + i]
                     tiles3 = row[:full * m].reshape(full, m, n)
+                    e = ix[i]
                     for b in range(m):
-                        ab = acc[b]
+                        sb = s[b]
+                        if a == 4:
+                            loops.comb3(acc, cf[i], sb[e[0]], sb[e[1]], sb[e[2]])
+                        else:
+                            loops.comb5(acc, cf[i], sb[e[0]], sb[e[1]], sb[e[2]], sb[e[3]],
+                                        sb[e[4]])
+                        a2 = acc.reshape(tw, n)
                         for tx in range(full):
                             for k in range(n):
-                                tiles3[tx, b, k] = ab[tx, k]
-                    for b in range(rest):
-                        loops.copy_into(row[full * m + b], acc[b, tw - 1])
+                                tiles3[tx, b, k] = a2[tx, k] + bv
+                        if b < rest:
+                            last = row[full * m + b]
+                            for k in range(n):
+                                last[k] = a2[tw - 1, k] + bv
 
     return output_transform
 
@@ -302,9 +320,11 @@ def _build_output_transform_adjoint():
         o, oh, ow, n = g.shape
         m, a = at.shape
         th, tw = dm.shape[2], dm.shape[3]
+        ix, cf = loops.nonzeros(at.T, 3 if a == 4 else 5)  # the rows of A
         g3 = g.reshape(o, oh, ow * n)
-        rows = np.zeros((m, m * tw * n), dtype=g.dtype)  # a tile row, zero past the output
-        rr = np.empty((a, m * tw * n), dtype=g.dtype)  # A dY down the columns
+        rows = np.zeros((m, m * tw * n), dtype=g.dtype)  # a row of tiles, zero past the output
+        rr = np.empty((a, m * tw * n), dtype=g.dtype)  # A dY (down the columns)
+        phase = np.empty((m, tw * n), dtype=g.dtype)
         for oi in range(o):
             for ty in range(th):
                 for i in range(m):
@@ -313,25 +333,27 @@ def _build_output_transform_adjoint():
                     else:
                         loops.zero(rows[i])
                 for r in range(a):
-                    rv = rr[r]
-                    loops.zero(rv)
-                    for i in range(m):
-                        cf = at[i, r]
-                        if cf != 0:
-                            gi = rows[i]
-                            for k in range(m * tw * n):
-                                rv[k] += cf * gi[k]
+                    e = ix[r]
+                    if a == 4:
+                        loops.comb3(rr[r], cf[r], rows[e[0]], rows[e[1]], rows[e[2]])
+                    else:
+                        loops.comb5(rr[r], cf[r], rows[e[0]], rows[e[1]], rows[e[2]],
+                                    rows[e[3]], rows[e[4]])
                 for r in range(a):  # (A dY) Aᵀ along the rows
                     t3 = rr[r].reshape(tw, m, n)
+                    for b in range(m):
+                        p2 = phase[b].reshape(tw, n)
+                        for tx in range(tw):
+                            for k in range(n):
+                                p2[tx, k] = t3[tx, b, k]
                     for q in range(a):
-                        d = dm[r * a + q, oi, ty]
-                        loops.zero(d.reshape(-1))
-                        for b in range(m):
-                            cf = at[b, q]
-                            if cf != 0:
-                                for tx in range(tw):
-                                    for k in range(n):
-                                        d[tx, k] += cf * t3[tx, b, k]
+                        d = dm[oi, r * a + q, ty].reshape(-1)
+                        e = ix[q]
+                        if a == 4:
+                            loops.comb3(d, cf[q], phase[e[0]], phase[e[1]], phase[e[2]])
+                        else:
+                            loops.comb5(d, cf[q], phase[e[0]], phase[e[1]], phase[e[2]],
+                                        phase[e[3]], phase[e[4]])
 
     return output_transform_adjoint
 

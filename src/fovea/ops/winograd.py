@@ -99,6 +99,11 @@ def _matrix(xp, a, dtype):
     return xp.asarray(a, dtype=dtype)
 
 
+def _planes(t):
+    """The (a², C, tiles) view of a channel-major (C, a², TH, TW, N) array of tiles."""
+    return t.reshape(t.shape[0], t.shape[1], -1).transpose(1, 0, 2)
+
+
 def correlate(xb, weight, bias, padding, plan):
     """The 3×3 correlation of the batch-last image xb (C, H, W, N) with weight (O, C, 3, 3)
     and zero padding (ph, pw), plus bias (O,) or None, by ``plan``. Returns the output
@@ -110,11 +115,13 @@ def correlate(xb, weight, bias, padding, plan):
     oh, ow = h + 2 * ph - 2, w + 2 * pw - 2
     th, tw = kw.tiles(oh, plan.m), kw.tiles(ow, plan.m)
     aa = (plan.m + 2) ** 2
-    v = buffers.empty((aa, c, th, tw, n), xb.dtype, xb)
+    # V (C, a², tiles) and M (O, a², tiles): each channel's a² planes lie together, so the
+    # transforms stream through memory channel by channel; the GEMMs take strided planes
+    v = buffers.empty((c, aa, th, tw, n), xb.dtype, xb)
     kw.input_transform(xb, _matrix(xp, plan.bt, xb.dtype), v, ph, pw)
     u = transform_weight(weight, plan)
-    m = buffers.empty((aa, o, th, tw, n), xb.dtype, xb)
-    xp.matmul(u, v.reshape(aa, c, -1), out=m.reshape(aa, o, -1))
+    m = buffers.empty((o, aa, th, tw, n), xb.dtype, xb)
+    xp.matmul(u, _planes(v), out=_planes(m))
     y = buffers.empty((o, oh, ow, n), xb.dtype, xb)
     b = xp.zeros(o, dtype=xb.dtype) if bias is None else xp.asarray(bias, dtype=xb.dtype)
     kw.output_transform(m, _matrix(xp, plan.at, xb.dtype), b, y)
@@ -130,17 +137,16 @@ def gradients(g, u, v, xshape, padding, plan, need_input, need_weight):
     c, h, w, n = xshape
     th, tw = kw.tiles(g.shape[1], plan.m), kw.tiles(g.shape[2], plan.m)
     aa = (plan.m + 2) ** 2
-    dm = buffers.empty((aa, o, th, tw, n), g.dtype, g)
+    dm = buffers.empty((o, aa, th, tw, n), g.dtype, g)
     kw.output_transform_adjoint(g, _matrix(xp, plan.at, g.dtype), dm)
-    dm2 = dm.reshape(aa, o, -1)
     dx = gw = None
     if need_weight:
         # dUᵀ = V·dMᵀ: the (long inner, small output) orientation OpenBLAS runs fastest
-        dut = xp.matmul(v.reshape(aa, c, -1), dm2.transpose(0, 2, 1))
+        dut = xp.matmul(_planes(v), _planes(dm).transpose(0, 2, 1))
         gw = weight_from_transformed_grad(dut.transpose(0, 2, 1), plan)
     if need_input:
-        dv = buffers.empty((aa, c, th, tw, n), g.dtype, g)
-        xp.matmul(u.transpose(0, 2, 1), dm2, out=dv.reshape(aa, c, -1))
+        dv = buffers.empty((c, aa, th, tw, n), g.dtype, g)
+        xp.matmul(u.transpose(0, 2, 1), _planes(dm), out=_planes(dv))
         dx = buffers.empty(xshape, g.dtype, g)
         kw.input_transform_adjoint(dv, _matrix(xp, plan.bt, g.dtype), dx, *padding)
     return dx, gw
