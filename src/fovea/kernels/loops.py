@@ -86,3 +86,44 @@ def nonzeros(mat, width):
         for e in range(f, width):
             idx[r, e] = idx[r, 0]
     return idx, cf
+
+
+@numba.njit(inline="always")
+def to_phases(src, dst, m, tiles, n, offset):
+    """A row of w pixels of n values (src, w·n) as m phases of ``tiles`` pixels (dst, m·tiles·n):
+    phase c, tile t holds pixel m·t + c − offset, zero where that is outside the row."""
+    w = src.size // n
+    for c in range(m):
+        for t in range(tiles):
+            x = m * t + c - offset
+            d = dst[(c * tiles + t) * n:(c * tiles + t + 1) * n]
+            if 0 <= x < w:
+                copy_into(d, src[x * n:(x + 1) * n])
+            else:
+                zero(d)
+
+
+@numba.njit(inline="always")
+def from_phases(src, dst, m, tiles, n, offset):
+    """The inverse of to_phases: pixel x of the row dst (w·n) from phase (x + offset) % m, tile
+    (x + offset) // m of src (zero past the last tile)."""
+    w = dst.size // n
+    for c in range(m):
+        for t in range(tiles):
+            x = m * t + c - offset
+            if 0 <= x < w:
+                copy_into(dst[x * n:(x + 1) * n], src[(c * tiles + t) * n:(c * tiles + t + 1) * n])
+    for x in range(max(0, m * tiles - offset), w):
+        zero(dst[x * n:(x + 1) * n])
+
+
+@numba.njit
+def phase_offsets(ix, m, tiles, n):
+    """For tile columns ix (any shape): where column j of every tile starts in a row stored as
+    m phases of ``tiles`` tiles of n values (to_phases), ((j % m)·tiles + j // m)·n."""
+    off = np.empty_like(ix)
+    flat_ix, flat_off = ix.reshape(-1), off.reshape(-1)
+    for k in range(flat_ix.size):
+        j = flat_ix[k]
+        flat_off[k] = ((j % m) * tiles + j // m) * n
+    return off

@@ -136,20 +136,25 @@ def _build_input_transform():
         m = a - 2
         th, tw = out.shape[2], out.shape[3]
         ix, cf = loops.nonzeros(bt, 3 if a == 4 else 5)
-        wp = m * (tw + 1)  # strip columns: at least the m·TW + 2 the tiles read
-        x0, x1 = min(pw, wp), min(wp, pw + w)  # strip columns that hold the image
-        strip = np.zeros((a, wp * n), dtype=xb.dtype)  # input rows m·ty − ph …, framed
-        t = np.empty((a, wp * n), dtype=xb.dtype)  # Bᵀ d (down the columns)
-        phase = np.empty((a, tw * n), dtype=xb.dtype)
+        tiles = tw + 1  # a row of the strip: m phases of tw + 1 tiles (≥ m·TW + 2 columns)
+        span = tw * n
+        off = loops.phase_offsets(ix, m, tiles, n)
+        strip = np.empty((a, m * tiles * n), dtype=xb.dtype)  # input rows m·ty − ph + i
+        t = np.empty((a, m * tiles * n), dtype=xb.dtype)  # Bᵀ d (down the columns)
         x3 = xb.reshape(c, h, w * n)
         for ci in range(c):
             for ty in range(th):
-                for i in range(a):
+                first = 0
+                if ty > 0:  # the tile rows above share a − m input rows with these
+                    first = a - m
+                    for i in range(first):
+                        loops.copy_into(strip[i], strip[i + m])
+                for i in range(first, a):
                     y = m * ty - ph + i
-                    if y < 0 or y >= h:
-                        loops.zero(strip[i, x0 * n:x1 * n])
+                    if 0 <= y < h:
+                        loops.to_phases(x3[ci, y], strip[i], m, tiles, n, pw)
                     else:
-                        loops.copy_into(strip[i, x0 * n:x1 * n], x3[ci, y, :(x1 - x0) * n])
+                        loops.zero(strip[i])
                 for r in range(a):
                     e = ix[r]
                     if a == 4:
@@ -157,22 +162,18 @@ def _build_input_transform():
                     else:
                         loops.comb5(t[r], cf[r], strip[e[0]], strip[e[1]], strip[e[2]],
                                     strip[e[3]], strip[e[4]])
-                for r in range(a):  # (Bᵀ d) B along the rows
-                    t3 = t[r].reshape(tw + 1, m, n)
-                    for j in range(a):
-                        p2 = phase[j].reshape(tw, n)
-                        sh, col = j // m, j % m
-                        for tx in range(tw):
-                            for k in range(n):
-                                p2[tx, k] = t3[tx + sh, col, k]
+                for r in range(a):  # (Bᵀ d) B along the rows: column j of every tile
+                    tr = t[r]
                     for q in range(a):
                         v = out[ci, r * a + q, ty].reshape(-1)
-                        e = ix[q]
+                        o0, o1, o2 = off[q, 0], off[q, 1], off[q, 2]
                         if a == 4:
-                            loops.comb3(v, cf[q], phase[e[0]], phase[e[1]], phase[e[2]])
+                            loops.comb3(v, cf[q], tr[o0:o0 + span], tr[o1:o1 + span],
+                                        tr[o2:o2 + span])
                         else:
-                            loops.comb5(v, cf[q], phase[e[0]], phase[e[1]], phase[e[2]],
-                                        phase[e[3]], phase[e[4]])
+                            o3, o4 = off[q, 3], off[q, 4]
+                            loops.comb5(v, cf[q], tr[o0:o0 + span], tr[o1:o1 + span],
+                                        tr[o2:o2 + span], tr[o3:o3 + span], tr[o4:o4 + span])
 
     return input_transform
 
@@ -190,15 +191,16 @@ def _build_input_transform_adjoint():
         m = a - 2
         th, tw = dv.shape[2], dv.shape[3]
         ix, cf = loops.nonzeros(bt.T, 3 if a == 4 else 5)  # the rows of B
-        wp = m * (tw + 1)
-        x0, x1 = min(pw, wp), min(wp, pw + w)
-        strip = np.zeros((a, wp * n), dtype=dx.dtype)  # padded rows m·ty … m·ty + a − 1
-        u = np.empty((a, wp * n), dtype=dx.dtype)  # dV Bᵀ along the rows, tiles overlapped
-        phase = np.empty((a, tw * n), dtype=dx.dtype)
-        new = np.empty(wp * n, dtype=dx.dtype)
+        tiles = tw + 1
+        span = tw * n
+        strip = np.empty((a, m * tiles * n), dtype=dx.dtype)  # padded rows m·ty … + a − 1
+        u = np.empty((a, m * tiles * n), dtype=dx.dtype)  # dV Bᵀ along the rows
+        col = np.empty((a, span), dtype=dx.dtype)  # column j of every tile of one row of dV Bᵀ
+        new = np.empty(m * tiles * n, dtype=dx.dtype)
+        off = loops.phase_offsets(np.arange(a), m, tiles, n)
         d3 = dx.reshape(c, h, w * n)
         for ci in range(c):
-            for i in range(a):
+            for i in range(a - m):
                 loops.zero(strip[i])
             for ty in range(th + 1):
                 if ty < th:
@@ -206,25 +208,21 @@ def _build_input_transform_adjoint():
                         for j in range(a):
                             e = ix[j]
                             if a == 4:
-                                loops.comb3(phase[j], cf[j],
+                                loops.comb3(col[j], cf[j],
                                             dv[ci, r * a + e[0], ty].reshape(-1),
                                             dv[ci, r * a + e[1], ty].reshape(-1),
                                             dv[ci, r * a + e[2], ty].reshape(-1))
                             else:
-                                loops.comb5(phase[j], cf[j],
+                                loops.comb5(col[j], cf[j],
                                             dv[ci, r * a + e[0], ty].reshape(-1),
                                             dv[ci, r * a + e[1], ty].reshape(-1),
                                             dv[ci, r * a + e[2], ty].reshape(-1),
                                             dv[ci, r * a + e[3], ty].reshape(-1),
                                             dv[ci, r * a + e[4], ty].reshape(-1))
-                        loops.zero(u[r])
-                        u3 = u[r].reshape(tw + 1, m, n)
+                        ur = u[r]
+                        loops.zero(ur)
                         for j in range(a):  # neighbouring tiles share columns: add
-                            p2 = phase[j].reshape(tw, n)
-                            sh, col = j // m, j % m
-                            for tx in range(tw):
-                                for k in range(n):
-                                    u3[tx + sh, col, k] += p2[tx, k]
+                            loops.add_into(ur[off[j]:off[j] + span], col[j])
                     for i in range(a):  # B (dV Bᵀ) down the columns, onto the strip
                         e = ix[i]
                         dst = new if i < a - m else strip[i]
@@ -232,22 +230,18 @@ def _build_input_transform_adjoint():
                             loops.comb3(dst, cf[i], u[e[0]], u[e[1]], u[e[2]])
                         else:
                             loops.comb5(dst, cf[i], u[e[0]], u[e[1]], u[e[2]], u[e[3]], u[e[4]])
-                        if i < a - m:  # rows the tile above also reached
+                        if i < a - m:  # rows the tile row above also reached
                             loops.add_into(strip[i], new)
                 # padded rows m·ty … m·ty + m − 1 are complete (after the last row of tiles,
                 # only the a − m it carried): write them, move the strip on
                 for i in range(m if ty < th else a - m):
                     y = m * ty + i - ph
                     if 0 <= y < h:
-                        loops.copy_into(d3[ci, y, :(x1 - x0) * n], strip[i, x0 * n:x1 * n])
+                        loops.from_phases(strip[i], d3[ci, y], m, tiles, n, pw)
                 for i in range(a - m):
                     loops.copy_into(strip[i], strip[i + m])
-            # image rows and columns the padded frame does not reach get no gradient
-            for y in range(max(0, m * th + 2 - ph), h):
+            for y in range(max(0, m * th + 2 - ph), h):  # rows no tile reaches
                 loops.zero(d3[ci, y])
-            if x1 - x0 < w:
-                for y in range(h):
-                    loops.zero(d3[ci, y, (x1 - x0) * n:])
 
     return input_transform_adjoint
 
@@ -321,15 +315,15 @@ def _build_output_transform_adjoint():
         m, a = at.shape
         th, tw = dm.shape[2], dm.shape[3]
         ix, cf = loops.nonzeros(at.T, 3 if a == 4 else 5)  # the rows of A
+        span = tw * n
         g3 = g.reshape(o, oh, ow * n)
-        rows = np.zeros((m, m * tw * n), dtype=g.dtype)  # a row of tiles, zero past the output
-        rr = np.empty((a, m * tw * n), dtype=g.dtype)  # A dY (down the columns)
-        phase = np.empty((m, tw * n), dtype=g.dtype)
+        rows = np.empty((m, m * span), dtype=g.dtype)  # a row of tiles of dY, by column phase
+        rr = np.empty((a, m * span), dtype=g.dtype)  # A dY (down the columns)
         for oi in range(o):
             for ty in range(th):
                 for i in range(m):
                     if m * ty + i < oh:
-                        loops.copy_into(rows[i, :ow * n], g3[oi, m * ty + i])
+                        loops.to_phases(g3[oi, m * ty + i], rows[i], m, tw, n, 0)
                     else:
                         loops.zero(rows[i])
                 for r in range(a):
@@ -340,20 +334,20 @@ def _build_output_transform_adjoint():
                         loops.comb5(rr[r], cf[r], rows[e[0]], rows[e[1]], rows[e[2]],
                                     rows[e[3]], rows[e[4]])
                 for r in range(a):  # (A dY) Aᵀ along the rows
-                    t3 = rr[r].reshape(tw, m, n)
-                    for b in range(m):
-                        p2 = phase[b].reshape(tw, n)
-                        for tx in range(tw):
-                            for k in range(n):
-                                p2[tx, k] = t3[tx, b, k]
+                    rv = rr[r]
                     for q in range(a):
                         d = dm[oi, r * a + q, ty].reshape(-1)
                         e = ix[q]
                         if a == 4:
-                            loops.comb3(d, cf[q], phase[e[0]], phase[e[1]], phase[e[2]])
+                            loops.comb3(d, cf[q], rv[e[0] * span:(e[0] + 1) * span],
+                                        rv[e[1] * span:(e[1] + 1) * span],
+                                        rv[e[2] * span:(e[2] + 1) * span])
                         else:
-                            loops.comb5(d, cf[q], phase[e[0]], phase[e[1]], phase[e[2]],
-                                        phase[e[3]], phase[e[4]])
+                            loops.comb5(d, cf[q], rv[e[0] * span:(e[0] + 1) * span],
+                                        rv[e[1] * span:(e[1] + 1) * span],
+                                        rv[e[2] * span:(e[2] + 1) * span],
+                                        rv[e[3] * span:(e[3] + 1) * span],
+                                        rv[e[4] * span:(e[4] + 1) * span])
 
     return output_transform_adjoint
 
