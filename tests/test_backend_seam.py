@@ -257,3 +257,24 @@ def test_bigram_generation_on_device():
         return generate(model, [1, 2, 3], 20, temperature=1.0, top_k=4, seed=5)
 
     on_both(run)
+
+
+@pytest.mark.parametrize("batch, size, m", [(2, 9, 2), (16, 16, 4)])
+def test_winograd_convolution_on_device(batch, size, m, monkeypatch):
+    """A 3×3 convolution with enough channels for the Winograd path, forward and backward."""
+    calls = []
+    correlate_ = ops.winograd.correlate
+    monkeypatch.setattr(ops.winograd, "correlate",
+                        lambda *a, **k: calls.append(a[-1].m) or correlate_(*a, **k))
+
+    def run(device):
+        fovea.manual_seed(3)
+        x = fovea.randn(batch, 16, size, size, device=device, requires_grad=True)
+        conv = nn.Conv2d(16, 16, 3, padding=1, device=device)
+        loss = (conv(x) ** 2).mean()
+        loss.backward()
+        _on(device, loss, x.grad, conv.weight.grad)
+        return host(loss), host(x.grad), host(conv.weight.grad), host(conv.bias.grad)
+
+    on_both(run)
+    assert calls == [m, m]  # the Winograd path ran, with F(m×m, 3×3), on both devices
