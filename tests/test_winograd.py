@@ -385,7 +385,8 @@ def test_weight_transform_and_its_adjoint(plan):
     np.testing.assert_allclose(u, expect, rtol=1e-12, atol=1e-12)
     du = rng.standard_normal(u.shape)
     lhs = np.vdot(u, du)
-    rhs = np.vdot(weight, wg.weight_from_transformed_grad(du, plan))
+    # it takes dUᵀ (a², C, O), the orientation backward's GEMM produces
+    rhs = np.vdot(weight, wg.weight_from_transformed_grad(du.transpose(0, 2, 1), plan))
     assert abs(lhs - rhs) <= 1e-10 * (abs(lhs) + 1)
 
 

@@ -87,12 +87,14 @@ def transform_weight(weight, plan):
     return xp.matmul(gg, weight.reshape(o * c, 9).T).reshape(-1, o, c)
 
 
-def weight_from_transformed_grad(du, plan):
-    """dW (O, C, 3, 3) = Gᵀ dU G from the gradient dU (a², O, C) of the transformed kernels."""
-    xp = backend.namespace(du)
-    aa, o, c = du.shape
-    gg = xp.asarray(np.kron(plan.g, plan.g), dtype=du.dtype)
-    return xp.matmul(gg.T, du.reshape(aa, o * c)).T.reshape(o, c, 3, 3)
+def weight_from_transformed_grad(dut, plan):
+    """dW (O, C, 3, 3) = Gᵀ dU G from dUᵀ (a², C, O), the gradient of the transformed kernels
+    as backward's GEMMs produce it (a reshape of it is free; of dU it would be a copy)."""
+    xp = backend.namespace(dut)
+    aa, c, o = dut.shape
+    gg = xp.asarray(np.kron(plan.g, plan.g), dtype=dut.dtype)
+    dw = xp.matmul(gg.T, dut.reshape(aa, c * o)).reshape(9, c, o)
+    return xp.ascontiguousarray(dw.transpose(2, 1, 0)).reshape(o, c, 3, 3)
 
 
 def _matrix(xp, a, dtype):
@@ -143,7 +145,7 @@ def gradients(g, u, v, xshape, padding, plan, need_input, need_weight):
     if need_weight:
         # dUᵀ = V·dMᵀ: the (long inner, small output) orientation OpenBLAS runs fastest
         dut = xp.matmul(_planes(v), _planes(dm).transpose(0, 2, 1))
-        gw = weight_from_transformed_grad(dut.transpose(0, 2, 1), plan)
+        gw = weight_from_transformed_grad(dut, plan)
     if need_input:
         dv = buffers.empty((c, aa, th, tw, n), g.dtype, g)
         xp.matmul(u.transpose(0, 2, 1), _planes(dm), out=_planes(dv))
