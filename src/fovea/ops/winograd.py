@@ -10,7 +10,7 @@ correlation itself, so the gradients are its exact adjoints:
     dM = A dY Aᵀ,   dV = Uᵀ·dM,   dx = Σ_tiles B dV Bᵀ,   dU = dM·Vᵀ,   dW = Gᵀ dU G.
 
 Forward keeps V (a²/m² times the input) for dU, as im2col keeps its patch matrix. In float32
-F(4×4) is exact to about 1e-6 of the output's scale, F(2×2) as exact as im2col.
+F(4×4) is exact to within 1e-5 of the output's scale, F(2×2) about as exact as im2col.
 """
 
 from __future__ import annotations
