@@ -10,8 +10,8 @@ error instead of a fallback. Tests run both paths (:func:`forced`) and compare t
 compiled path takes NumPy arrays only: a call whose first argument is another backend's array
 (CuPy) runs the reference, which is written against the array's namespace.
 
-The compiled kernels of fovea.kernels.conv, .norm, .pooling and .activations run on the
-calling thread (with the GIL released). Inside a training step OpenBLAS's worker threads spin
+The compiled kernels of fovea.kernels.conv, .winograd, .norm, .pooling and .activations run
+on the calling thread (with the GIL released). Inside a network OpenBLAS's worker threads spin
 on the other core after each GEMM, and the 2-core machine is shared with other work: numba's
 ``parallel=True`` made ResNet-18 steps 1.35–2.0× slower than serial kernels, and sharing
 chunks with a helper thread (fovea.kernels.sharing) gained 2–10% on a quiet machine but cost
