@@ -21,9 +21,9 @@ and the same columns (those inside the output). The passes:
 - ``input_transform_adjoint``: dx = the sum, over the tiles that read a pixel, of B dV Bᵀ
   (backward; neighbouring tiles share two rows and two columns).
 
-The compiled passes work on a strip of a rows at a time, zero-framed so that the tile loops
-need no bounds checks, and apply a matrix one output row at a time, in one pass over a whole
-row of the strip or of tiles.
+The compiled passes keep a strip of a input rows (zero outside the image, so the tile loops
+need no bounds checks), stored by column phase, and apply a matrix one output row at a time,
+in one pass over a whole row of the strip or of tiles.
 """
 
 from __future__ import annotations
@@ -120,9 +120,10 @@ def _output_transform_adjoint_reference(g, at, dm):
 # ---- compiled passes ----------------------------------------------------------------------
 # A matrix is applied row by row, each output row in one pass over contiguous memory that sums
 # that row's non-zero coefficients times their source rows (loops.comb3 / comb5; a matrix
-# row of F(2×2) has at most 3 non-zeros, of F(4×4) at most 5). Along a row of tiles the
-# sources are the row's phases: phase j holds tile column m·tx + j of every tile tx, copied
-# out of the row viewed as (tiles, m, N). LLVM vectorizes both kinds of loop.
+# row of F(2×2) has at most 3 non-zeros, of F(4×4) at most 5). A row of the image is kept by
+# column phase (loops.to_phases: phase c, tile t holds column m·t + c), so that column j of
+# every tile is one contiguous run, starting at loops.phase_offsets; LLVM vectorizes these
+# passes. Only the conversions between natural and phase order copy runs of N values.
 def _build_input_transform():
     import numba
     import numpy as np

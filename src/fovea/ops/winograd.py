@@ -97,10 +97,6 @@ def weight_from_transformed_grad(dut, plan):
     return xp.ascontiguousarray(dw.transpose(2, 1, 0)).reshape(o, c, 3, 3)
 
 
-def _matrix(xp, a, dtype):
-    return xp.asarray(a, dtype=dtype)
-
-
 def _planes(t):
     """The (a², C, tiles) view of a channel-major (C, a², TH, TW, N) array of tiles."""
     return t.reshape(t.shape[0], t.shape[1], -1).transpose(1, 0, 2)
@@ -120,13 +116,13 @@ def correlate(xb, weight, bias, padding, plan):
     # V (C, a², tiles) and M (O, a², tiles): each channel's a² planes lie together, so the
     # transforms stream through memory channel by channel; the GEMMs take strided planes
     v = buffers.empty((c, aa, th, tw, n), xb.dtype, xb)
-    kw.input_transform(xb, _matrix(xp, plan.bt, xb.dtype), v, ph, pw)
+    kw.input_transform(xb, xp.asarray(plan.bt, dtype=xb.dtype), v, ph, pw)
     u = transform_weight(weight, plan)
     m = buffers.empty((o, aa, th, tw, n), xb.dtype, xb)
     xp.matmul(u, _planes(v), out=_planes(m))
     y = buffers.empty((o, oh, ow, n), xb.dtype, xb)
     b = xp.zeros(o, dtype=xb.dtype) if bias is None else xp.asarray(bias, dtype=xb.dtype)
-    kw.output_transform(m, _matrix(xp, plan.at, xb.dtype), b, y)
+    kw.output_transform(m, xp.asarray(plan.at, dtype=xb.dtype), b, y)
     return y, u, v
 
 
@@ -136,11 +132,11 @@ def gradients(g, u, v, xshape, padding, plan, need_input, need_weight):
     needed."""
     xp = backend.namespace(g)
     o = g.shape[0]
-    c, h, w, n = xshape
+    c, n = xshape[0], xshape[3]
     th, tw = kw.tiles(g.shape[1], plan.m), kw.tiles(g.shape[2], plan.m)
     aa = (plan.m + 2) ** 2
     dm = buffers.empty((o, aa, th, tw, n), g.dtype, g)
-    kw.output_transform_adjoint(g, _matrix(xp, plan.at, g.dtype), dm)
+    kw.output_transform_adjoint(g, xp.asarray(plan.at, dtype=g.dtype), dm)
     dx = gw = None
     if need_weight:
         # dUᵀ = V·dMᵀ: the (long inner, small output) orientation OpenBLAS runs fastest
@@ -150,5 +146,5 @@ def gradients(g, u, v, xshape, padding, plan, need_input, need_weight):
         dv = buffers.empty((c, aa, th, tw, n), g.dtype, g)
         xp.matmul(u.transpose(0, 2, 1), _planes(dm), out=_planes(dv))
         dx = buffers.empty(xshape, g.dtype, g)
-        kw.input_transform_adjoint(dv, _matrix(xp, plan.bt, g.dtype), dx, *padding)
+        kw.input_transform_adjoint(dv, xp.asarray(plan.bt, dtype=g.dtype), dx, *padding)
     return dx, gw
