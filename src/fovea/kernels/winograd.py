@@ -259,10 +259,9 @@ def _build_output_transform():
         m, a = at.shape
         th, tw = mt.shape[2], mt.shape[3]
         ix, cf = loops.nonzeros(at, 3 if a == 4 else 5)
-        full = ow // m  # tiles whose columns all lie inside the output
-        rest = ow - full * m  # columns of a last, partial tile
         s = np.empty((m, a, tw * n), dtype=y.dtype)  # M A along the rows, by column b
-        acc = np.empty(tw * n, dtype=y.dtype)  # one column phase of a row of output tiles
+        acc = np.empty((m, tw * n), dtype=y.dtype)  # one output row of tiles, by column phase
+        y3 = y.reshape(o, oh, ow * n)
         for oi in range(o):
             bv = bias[oi]
             for ty in range(th):
@@ -282,24 +281,18 @@ def _build_output_transform():
                 for i in range(m):  # Aᵀ (M A) down the columns, plus the bias
                     if m * ty + i >= oh:
                         break
-                    row = y[oi, m * ty + i]
-                    tiles3 = row[:full * m].reshape(full, m, n)
                     e = ix[i]
                     for b in range(m):
                         sb = s[b]
                         if a == 4:
-                            loops.comb3(acc, cf[i], sb[e[0]], sb[e[1]], sb[e[2]])
+                            loops.comb3(acc[b], cf[i], sb[e[0]], sb[e[1]], sb[e[2]])
                         else:
-                            loops.comb5(acc, cf[i], sb[e[0]], sb[e[1]], sb[e[2]], sb[e[3]],
+                            loops.comb5(acc[b], cf[i], sb[e[0]], sb[e[1]], sb[e[2]], sb[e[3]],
                                         sb[e[4]])
-                        a2 = acc.reshape(tw, n)
-                        for tx in range(full):
-                            for k in range(n):
-                                tiles3[tx, b, k] = a2[tx, k] + bv
-                        if b < rest:
-                            last = row[full * m + b]
-                            for k in range(n):
-                                last[k] = a2[tw - 1, k] + bv
+                    flat = acc.reshape(-1)
+                    for k in range(flat.size):
+                        flat[k] += bv
+                    loops.from_phases(flat, y3[oi, m * ty + i], m, tw, n, 0)
 
     return output_transform
 
