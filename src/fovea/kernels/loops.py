@@ -1,8 +1,8 @@
 """The inner loops of the compiled kernels on 1-D arrays: ``out[:] = 0``, ``out[:] = src``,
-``out += src``, ``out[:] = a + b``, ``out[:] = a − b``, ``out += a·src``, ``out[:] = value``
-and ``out[:] = Σ c[i]·s_i`` (three or five terms: one pass where separate axpys make several),
-written as loops indexed from 0 so that LLVM vectorizes them (numba's slice expressions and
-offset indices do not).
+``out += src`` and ``out[:] = Σ c[i]·s_i`` (three or five terms, in one pass), and the
+conversions of a row of pixels to and from column phases (the Winograd kernels), written as
+loops indexed from 0 so that LLVM vectorizes them (numba's slice expressions and offset
+indices do not).
 
 This module imports numba: only the kernels' build functions import it. They reach these
 functions as attributes of the module (``loops.zero``), which numba's on-disk cache accepts;
@@ -29,30 +29,6 @@ def copy_into(out, src):
 def add_into(out, src):
     for k in range(out.size):
         out[k] += src[k]
-
-
-@numba.njit(inline="always")
-def add_to(out, a, b):
-    for k in range(out.size):
-        out[k] = a[k] + b[k]
-
-
-@numba.njit(inline="always")
-def sub_to(out, a, b):
-    for k in range(out.size):
-        out[k] = a[k] - b[k]
-
-
-@numba.njit(inline="always")
-def axpy(out, a, src):
-    for k in range(out.size):
-        out[k] += a * src[k]
-
-
-@numba.njit(inline="always")
-def fill(out, value):
-    for k in range(out.size):
-        out[k] = value
 
 
 @numba.njit(inline="always")
