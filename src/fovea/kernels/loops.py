@@ -1,8 +1,8 @@
 """The inner loops of the compiled kernels on 1-D arrays: ``out[:] = 0``, ``out[:] = src``,
-``out += src`` and ``out[:] = Σ c[i]·s_i`` (three or five terms, in one pass), and the
-conversions of a row of pixels to and from column phases (the Winograd kernels), written as
-loops indexed from 0 so that LLVM vectorizes them (numba's slice expressions and offset
-indices do not).
+``out += src``, a max-pool tap's share of the gradient, ``out[:] = Σ c[i]·s_i`` (three or
+five terms, in one pass), and the conversions of a row of pixels to and from column phases
+(the Winograd kernels), written as loops indexed from 0 so that LLVM vectorizes them (numba's
+slice expressions and offset indices do not).
 
 This module imports numba: only the kernels' build functions import it. They reach these
 functions as attributes of the module (``loops.zero``), which numba's on-disk cache accepts;
@@ -29,6 +29,17 @@ def copy_into(out, src):
 def add_into(out, src):
     for k in range(out.size):
         out[k] += src[k]
+
+
+@numba.njit(inline="always")
+def claim_max(out, rest, x, top):
+    """Where x == top: out += rest, and rest = 0 (the gradient is claimed). The zero is typed:
+    an int 0 makes the selects float64, and LLVM leaves the loop scalar (11x slower)."""
+    for k in range(out.size):
+        r = rest[k]
+        hit = x[k] == top[k]
+        out[k] += r if hit else np.float32(0)
+        rest[k] = np.float32(0) if hit else r
 
 
 @numba.njit(inline="always")

@@ -6,7 +6,8 @@ Each window's output gradient goes to the first of its taps, in row-major order,
 the window's maximum (PyTorch's rule); taps outside the image (padding, or ceil_mode's last
 windows) hold −∞. The NumPy reference compares a padded copy with the output tap by tap,
 keeping a mask of the windows already claimed (about five passes per tap); the compiled
-kernel visits each window once.
+kernel visits each window once, its taps in order, each a vectorized pass over the Q values
+that gives a tap the window's gradient where it holds the maximum and clears it there.
 """
 
 from __future__ import annotations
@@ -53,26 +54,20 @@ def _build_max_pool_backward():
     def max_pool_backward(x4, out4, g4, dx4, kh, kw, sh, sw, ph, pw, dh, dw):
         p_, h, w, q_ = x4.shape
         oh, ow = out4.shape[1], out4.shape[2]
-        claimed = np.empty(q_, np.bool_)
+        rest = np.empty(q_, g4.dtype)  # each window's gradient that no tap has claimed yet
         for p in range(p_):
             loops.zero(dx4[p].reshape(-1))
             for oy in range(oh):
                 for ox in range(ow):
-                    top, g = out4[p, oy, ox], g4[p, oy, ox]
-                    claimed[:] = False
+                    loops.copy_into(rest, g4[p, oy, ox])
                     for i in range(kh):
                         y = oy * sh - ph + i * dh
                         if y < 0 or y >= h:
                             continue
                         for j in range(kw):
                             x = ox * sw - pw + j * dw
-                            if x < 0 or x >= w:
-                                continue
-                            xr, dr = x4[p, y, x], dx4[p, y, x]
-                            for k in range(q_):
-                                if not claimed[k] and xr[k] == top[k]:
-                                    dr[k] += g[k]
-                                    claimed[k] = True
+                            if 0 <= x < w:
+                                loops.claim_max(dx4[p, y, x], rest, x4[p, y, x], out4[p, oy, ox])
 
     return max_pool_backward
 
