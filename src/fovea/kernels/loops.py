@@ -1,8 +1,9 @@
-"""The inner loops of the compiled kernels on 1-D arrays: ``out[:] = 0``, ``out[:] = src``,
-``out += src``, a max-pool tap's share of the gradient, ``out[:] = Σ c[i]·s_i`` (three or
-five terms, in one pass), and the conversions of a row of pixels to and from column phases
-(the Winograd kernels), written as loops indexed from 0 so that LLVM vectorizes them (numba's
-slice expressions and offset indices do not).
+"""The inner loops of the compiled kernels on 1-D arrays: ``out[:] = 0``, ``out[:] = value``,
+``out[:] = src``, ``out += src``, a kernel row's taps added or dotted in one pass, a max-pool
+tap's share of the gradient, ``out[:] = Σ c[i]·s_i`` (three or five terms, in one pass), and
+the conversions of a row of pixels to and from column phases (the Winograd kernels), written
+as loops indexed from 0 so that LLVM vectorizes them (numba's slice expressions and offset
+indices do not).
 
 This module imports numba: only the kernels' build functions import it. They reach these
 functions as attributes of the module (``loops.zero``), which numba's on-disk cache accepts;
@@ -29,6 +30,86 @@ def copy_into(out, src):
 def add_into(out, src):
     for k in range(out.size):
         out[k] += src[k]
+
+
+@numba.njit(inline="always")
+def fill(out, value):
+    for k in range(out.size):
+        out[k] = value
+
+
+@numba.njit(inline="always")
+def add_taps(out, c, src, step):
+    """out[k] += Σ_t c[t]·src[t·step + k] for the (one to five) taps t < c.size, in one pass:
+    each tap of a kernel row, shifted by ``step``, loaded once per output element."""
+    nt, m = c.size, out.size
+    s0 = src[:m]
+    if nt == 1:
+        add_scaled(out, c[0], s0)
+        return
+    s1 = src[step:step + m]
+    if nt == 2:
+        c0, c1 = c[0], c[1]
+        for k in range(m):
+            out[k] += c0 * s0[k] + c1 * s1[k]
+        return
+    s2 = src[2 * step:2 * step + m]
+    if nt == 3:
+        c0, c1, c2 = c[0], c[1], c[2]
+        for k in range(m):
+            out[k] += c0 * s0[k] + c1 * s1[k] + c2 * s2[k]
+        return
+    s3 = src[3 * step:3 * step + m]
+    if nt == 4:
+        c0, c1, c2, c3 = c[0], c[1], c[2], c[3]
+        for k in range(m):
+            out[k] += c0 * s0[k] + c1 * s1[k] + c2 * s2[k] + c3 * s3[k]
+        return
+    s4 = src[4 * step:4 * step + m]
+    c0, c1, c2, c3, c4 = c[0], c[1], c[2], c[3], c[4]
+    for k in range(m):
+        out[k] += c0 * s0[k] + c1 * s1[k] + c2 * s2[k] + c3 * s3[k] + c4 * s4[k]
+
+
+@numba.njit(inline="always")
+def add_scaled(out, c, src):
+    for k in range(out.size):
+        out[k] += c * src[k]
+
+
+@numba.njit(inline="always")
+def dot(a, b):
+    d = np.float32(0)  # float32 sums stay float32 (an int 0 made them float64)
+    for k in range(a.size):
+        d += a[k] * b[k]
+    return d
+
+
+@numba.njit(inline="always")
+def dot_taps(acc, a, src, step):
+    """acc[t] += Σ_k a[k]·src[t·step + k] for the (one to five) taps t < acc.size, in one pass
+    over a when there are five (vectorized only where the caller allows reassociation:
+    fastmath "reassoc")."""
+    nt, m = acc.size, a.size
+    if nt < 5:
+        for t in range(nt):
+            acc[t] += dot(a, src[t * step:t * step + m])
+        return
+    s0, s1, s2 = src[:m], src[step:step + m], src[2 * step:2 * step + m]
+    s3, s4 = src[3 * step:3 * step + m], src[4 * step:4 * step + m]
+    d0 = d1 = d2 = d3 = d4 = np.float32(0)  # float32 sums stay float32 (an int 0 made them float64)
+    for k in range(m):
+        v = a[k]
+        d0 += v * s0[k]
+        d1 += v * s1[k]
+        d2 += v * s2[k]
+        d3 += v * s3[k]
+        d4 += v * s4[k]
+    acc[0] += d0
+    acc[1] += d1
+    acc[2] += d2
+    acc[3] += d3
+    acc[4] += d4
 
 
 @numba.njit(inline="always")

@@ -19,7 +19,7 @@ from ..autograd import Function
 from ..backend import buffers
 from ..errors import ShapeError
 from ..kernels import conv as kconv
-from . import winograd
+from . import direct_conv, winograd
 
 
 def pair(v, name="value"):
@@ -153,7 +153,8 @@ class Conv2d(Function):
 
     As matrices (batch-last): out = W·P + b with P the patch matrix; backward:
     dW = g·Pᵀ, db = Σ g, dx = col2im(Wᵀ·g). P is built in cache-sized blocks of output rows.
-    3×3 kernels at stride 1 with enough channels run by Winograd instead (fovea.ops.winograd).
+    3×3 kernels at stride 1 with enough channels run by Winograd instead (fovea.ops.winograd),
+    layers with one input channel directly (fovea.ops.direct_conv).
     """
 
     def forward(self, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -184,7 +185,12 @@ class Conv2d(Function):
         self.empty = None
         xb = to_batch_last(x)
         need = self.needs_grad
-        self.wino = None
+        self.wino = self.direct = None
+        if direct_conv.applies(c, o, kh, kw, stride, dilation, groups, padding):
+            out, xpad = direct_conv.correlate(xb, weight, bias, padding)
+            if need:
+                self.direct = (xpad if need[1] else None, weight, xb.shape, padding)
+            return out.transpose(3, 0, 1, 2)
         if winograd.applies(kh, kw, stride, dilation, groups, c, o, oh, ow):
             plan = winograd.choose(oh, ow, n)
             out, u, v = winograd.correlate(xb, weight, bias, padding, plan)
@@ -220,6 +226,10 @@ class Conv2d(Function):
         if self.wino is not None:
             u, v, xshape, padding, plan = self.wino
             dx, gw = winograd.gradients(gbl, u, v, xshape, padding, plan, need[0], need[1])
+            return (None if dx is None else dx.transpose(3, 0, 1, 2)), gw, gb
+        if self.direct is not None:
+            xpad, weight, xshape, padding = self.direct
+            dx, gw = direct_conv.gradients(gbl, xpad, weight, xshape, padding, need[0], need[1])
             return (None if dx is None else dx.transpose(3, 0, 1, 2)), gw, gb
         geom, groups = self.geom, self.groups
         n, c, h, w = self.xshape
