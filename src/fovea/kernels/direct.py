@@ -1,5 +1,5 @@
-"""Direct convolution at stride 1 on batch-last images, for layers with so few input channels
-that im2col's patch matrix costs more than the GEMM saves (LeNet-5's first layer).
+"""Direct convolution at stride 1 on batch-last images, for layers with so few channels that
+im2col's patch matrix costs more than its GEMM saves (LeNet-5's first layer).
 
 Images are zero-padded (C, HP, WP, N) arrays, so that every window lies inside: output row y
 of channel o is Σ_{c,i,j} w[o, c, i, j]·xpad[c, y + i, j + x, n], and in memory each kernel

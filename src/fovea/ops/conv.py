@@ -154,7 +154,7 @@ class Conv2d(Function):
     As matrices (batch-last): out = W·P + b with P the patch matrix; backward:
     dW = g·Pᵀ, db = Σ g, dx = col2im(Wᵀ·g). P is built in cache-sized blocks of output rows.
     3×3 kernels at stride 1 with enough channels run by Winograd instead (fovea.ops.winograd),
-    layers with one input channel directly (fovea.ops.direct_conv).
+    layers with few channels directly (fovea.ops.direct_conv).
     """
 
     def forward(self, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

@@ -1,7 +1,7 @@
-"""Direct convolution at stride 1 for layers with one input channel (LeNet-5's first layer,
-any grayscale image's first layer): the correlation sums each kernel row's shifted input rows
-straight into the output (fovea.kernels.direct), where im2col would copy every pixel KH·KW
-times into a patch matrix for a GEMM with an inner dimension of only KH·KW.
+"""Direct convolution at stride 1 for layers with few channels in and out (LeNet-5's first
+layer, 1 → 6): the correlation sums each kernel row's shifted input rows straight into the
+output (fovea.kernels.direct), where im2col would copy every pixel KH·KW times into a patch
+matrix for a GEMM too small (C·KH·KW deep, O rows) to repay the copy.
 
 Backward: dW = Σ g·(shifted input) by the same walk; dx is the correlation of the output
 gradient, padded by K − 1 − p, with the kernels flipped and their channel axes swapped (the
@@ -14,16 +14,18 @@ from .. import backend
 from ..backend import buffers
 from ..kernels import direct as kd
 
-MAX_CHANNELS = 1
-"""Input channels up to which a layer runs directly: with more, the KH·KW-row GEMM of im2col
-becomes wide enough to beat the direct walk's many passes (benchmarks/README.md)."""
+MAX_CHANNEL_PAIRS = 16
+"""The most (input, output) channel pairs C·O of a layer that runs directly: the direct walk
+makes a pass over the output per pair and kernel row, while im2col's GEMM grows more
+efficient with C and O; at C·O = 32–48 the two break even on one thread, and im2col's GEMM
+uses the second core (benchmarks/README.md)."""
 
 
 def applies(c, o, kh, kw, stride, dilation, groups, padding):
     """Whether a correlation of this shape runs directly: stride 1, no dilation, one group, at
-    most MAX_CHANNELS input channels, and padding smaller than the kernel (as the transposed
-    correlation of backward needs)."""
-    return (c <= MAX_CHANNELS and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+    most MAX_CHANNEL_PAIRS channel pairs, and padding smaller than the kernel (as the
+    transposed correlation of backward needs)."""
+    return (c * o <= MAX_CHANNEL_PAIRS and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
             and groups == 1 and padding[0] < kh and padding[1] < kw)
 
 
