@@ -258,11 +258,9 @@ def _assert_all_close(got, ref, rtol, what=""):
 
 @pytest.mark.parametrize("grads", ["bias", "no-bias", "no-x-grad"])
 @pytest.mark.parametrize("padding", [0, 1, 2, (1, 2), (2, 0)], ids=str)
-@pytest.mark.parametrize("kernel", [3, 5, 7, (3, 5), (7, 2)], ids=str)
+@pytest.mark.parametrize("kernel", [3, 5, 7, (3, 5), (7, 3)], ids=str)
 def test_conv2d_runs_directly_and_matches_torch(kernel, padding, grads, calls, torch):
     with_bias, x_grad = grads != "no-bias", grads != "no-x-grad"
-    if not isinstance(kernel, int) and kernel[1] == 2 and padding in (2, (1, 2)):
-        padding = (padding if isinstance(padding, int) else padding[0], 1)  # pw < kw
     x, weight, bias, cot = _data(3, 1, 4, 9, 8, kernel, padding=padding)
     bias = bias if with_bias else None
     got, fn = _fovea_conv(x, weight, bias, cot, x_grad, padding=padding)
