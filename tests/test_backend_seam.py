@@ -278,3 +278,24 @@ def test_winograd_convolution_on_device(batch, size, m, monkeypatch):
 
     on_both(run)
     assert calls == [m, m]  # the Winograd path ran, with F(m×m, 3×3), on both devices
+
+
+def test_direct_convolution_on_device(monkeypatch):
+    """A convolution of one input channel (the direct path), forward and backward: on the
+    device its kernels run their NumPy reference, written against the array's namespace."""
+    calls = []
+    correlate_ = ops.direct_conv.correlate
+    monkeypatch.setattr(ops.direct_conv, "correlate",
+                        lambda *a: calls.append(type(a[0])) or correlate_(*a))
+
+    def run(device):
+        fovea.manual_seed(4)
+        x = fovea.randn(3, 1, 9, 8, device=device, requires_grad=True)
+        conv = nn.Conv2d(1, 4, (5, 3), padding=(2, 0), device=device)
+        loss = (conv(x) ** 2).mean()
+        loss.backward()
+        _on(device, loss, x.grad, conv.weight.grad, conv.bias.grad)
+        return host(loss), host(x.grad), host(conv.weight.grad), host(conv.bias.grad)
+
+    on_both(run)
+    assert calls == [FakeArray, np.ndarray]  # the direct path ran on both devices
