@@ -173,9 +173,9 @@ def test_applies():
     assert dc.applies(**base)
     for change in ({"padding": (4, 4)}, {"padding": (0, 0)}, {"kh": 1, "kw": 1,
                                                                 "padding": (0, 0)},
-                   {"kh": 2, "kw": 12, "padding": (1, 11)}):
+                   {"kh": 2, "kw": 12, "padding": (1, 11)}, {"c": 2, "o": 8}, {"o": 16}):
         assert dc.applies(**{**base, **change}), change
-    for change in ({"c": 2}, {"stride": (2, 2)}, {"stride": (1, 2)}, {"dilation": (2, 2)},
+    for change in ({"c": 3}, {"o": 17}, {"c": 2, "o": 9}, {"stride": (2, 2)}, {"stride": (1, 2)}, {"dilation": (2, 2)},
                    {"dilation": (2, 1)}, {"groups": 2}, {"padding": (5, 5)},
                    {"padding": (5, 0)}, {"padding": (0, 5)}, {"kw": 2, "padding": (2, 2)}):
         assert not dc.applies(**{**base, **change}), change
@@ -288,6 +288,7 @@ def test_conv2d_keeps_what_backward_needs(x_grad, calls):
     assert calls["correlate"] == 3 and out._ctx is None
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")  # PyTorch's note
 @pytest.mark.parametrize("module", [False, True], ids=["functional", "module"])
 @pytest.mark.parametrize("padding", [(2, 1), "same", "valid"], ids=str)
 def test_lenet_shapes_and_padding_strings(padding, module, calls, torch):
@@ -303,12 +304,13 @@ def test_lenet_shapes_and_padding_strings(padding, module, calls, torch):
 
 
 @pytest.mark.parametrize("kwargs", [
-    {"c": 2}, {"stride": 2}, {"dilation": 2}, {"padding": 3}, {"padding": (0, 4)},
+    {"c": 6}, {"stride": 2}, {"dilation": 2}, {"padding": 3}, {"padding": (0, 4)},
     {"kernel": (3, 1), "padding": 1},
 ], ids=str)
 def test_conv2d_outside_applies_matches_torch(kwargs, calls, torch):
-    """Two input channels, stride 2, dilation 2 or padding of the kernel's size or more in
-    either axis run by im2col (or Winograd), and agree with PyTorch all the same."""
+    """More than MAX_CHANNEL_PAIRS channel pairs (6 · 3), stride 2, dilation 2 or padding of
+    the kernel's size or more in either axis run by im2col (or Winograd), and agree with
+    PyTorch all the same."""
     c, kernel = kwargs.pop("c", 1), kwargs.pop("kernel", 3)
     x, weight, bias, cot = _data(2, c, 3, 9, 10, kernel, **kwargs)
     got, _ = _fovea_conv(x, weight, bias, cot, **kwargs)
