@@ -58,3 +58,42 @@ def test_missing_numba_falls_back_unless_numba_is_asked_for(monkeypatch):
     monkeypatch.setenv("FOVEA_KERNELS", "numba")
     with pytest.raises(KernelError, match="fovea\\[fast\\]"):
         k(np.ones(2))
+
+
+def test_the_cache_folder_is_named_by_the_sources(tmp_path, monkeypatch):
+    """numba notices changes only to the file that defines a kernel; helpers inlined from
+    another file (loops.py) would leave a stale compiled kernel. The cache folder is named by
+    a digest of every source file, so any change to any of them compiles anew."""
+    (tmp_path / "loops.py").write_text("def helper(): return 1\n")
+    (tmp_path / "pool.py").write_text("def kernel(): return helper()\n")
+    before = kernels.source_digest(tmp_path)
+    assert kernels.source_digest(tmp_path) == before
+    (tmp_path / "loops.py").write_text("def helper(): return 2\n")
+    changed = kernels.source_digest(tmp_path)
+    assert changed != before
+    (tmp_path / "extra.py").write_text("")
+    assert kernels.source_digest(tmp_path) != changed  # a new file counts too
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    assert kernels.cache_dir() == str(tmp_path / "numba" / f"kernels-{kernels.source_digest()}")
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert kernels.cache_dir().startswith(str(tmp_path / "xdg" / "fovea" / "kernels-"))
+
+
+def test_kernels_compile_into_the_keyed_folder(tmp_path, monkeypatch):
+    numba = pytest.importorskip("numba")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+
+    def build():
+        @numba.njit(cache=True)
+        def thrice(a):
+            return a * 3
+        return thrice
+
+    from numba.core import config
+
+    k = Kernel("thrice", lambda a: a * 3, build)
+    with kernels.forced("numba"):
+        np.testing.assert_array_equal(k(np.arange(3.0)), [0, 3, 6])
+    assert list(tmp_path.glob(f"kernels-{kernels.source_digest()}/**/*.nbi"))
+    assert config.CACHE_DIR != kernels.cache_dir()  # other numba code keeps its own cache

@@ -4,6 +4,9 @@ gather, pooling, a 1-D filter pass, …), each beside its pure-NumPy reference.
 A :class:`Kernel` has two paths with one signature: ``reference`` (NumPy, readable, the
 definition) and a compiled one built by numba (the optional extra ``fovea[fast]``) on first
 use, with ``cache=True`` so that a later process loads it from disk instead of compiling.
+numba keys its cache on the file that defines a kernel only, and the kernels inline helpers
+from fovea.kernels.loops: so the cache lives in a folder named by a digest of this package's
+sources (under NUMBA_CACHE_DIR, else ~/.cache/fovea), and any change to them compiles anew.
 Which path runs is chosen once per kernel: the compiled one where numba imports, unless the
 environment says ``FOVEA_KERNELS=numpy``; ``FOVEA_KERNELS=numba`` makes a missing numba an
 error instead of a fallback. Tests run both paths (:func:`forced`) and compare them. The
@@ -20,8 +23,10 @@ chunks with a helper thread (fovea.kernels.sharing) gained 2–10% on a quiet ma
 
 from __future__ import annotations
 
+import hashlib
 import os
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
@@ -54,6 +59,36 @@ def numba_available() -> bool:
     return True
 
 
+def source_digest(folder=Path(__file__).parent) -> str:
+    """A digest of the kernels' sources: every .py file of ``folder``, names and contents."""
+    h = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def cache_dir() -> str:
+    """Where compiled kernels are cached: a folder named by :func:`source_digest`, under
+    NUMBA_CACHE_DIR when that is set, else under $XDG_CACHE_HOME/fovea (~/.cache/fovea)."""
+    base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "fovea")
+    return os.path.join(base, f"kernels-{source_digest()}")
+
+
+@contextmanager
+def _cached_in(folder):
+    """numba's cache folder is ``folder`` for the kernels decorated inside the block (numba
+    picks a function's cache folder when it is decorated; other numba code keeps its own)."""
+    from numba.core import config
+
+    previous, config.CACHE_DIR = config.CACHE_DIR, folder
+    try:
+        yield
+    finally:
+        config.CACHE_DIR = previous
+
+
 class Kernel:
     """One kernel: ``reference`` (NumPy) and ``build``, a function returning the compiled
     function (numba's ``njit`` applied inside it, so that importing fovea never imports
@@ -70,7 +105,8 @@ class Kernel:
             if self.build is None or not numba_available():
                 raise KernelError(f"kernel {self.name}: no compiled path (pip install "
                                   f"'fovea[fast]' for numba)")
-            self._compiled = self.build()
+            with _cached_in(cache_dir()):
+                self._compiled = self.build()
         return self._compiled
 
     def path(self) -> str:
@@ -117,4 +153,5 @@ def forced(path: str):
         _forced = previous
 
 
-__all__ = ["Kernel", "KernelError", "MODES", "flat", "forced", "mode", "numba_available"]
+__all__ = ["Kernel", "KernelError", "MODES", "cache_dir", "flat", "forced", "mode",
+           "numba_available", "source_digest"]
