@@ -366,3 +366,17 @@ def test_kernel_paths_agree_through_conv2d(case, module, dtype, calls):
     for arr in got["numba"]:
         assert np.isfinite(arr).all()
     _assert_all_close(got["numba"], got["numpy"], 10 * TOL[dtype], " (numba vs numpy)")
+
+
+@pytest.mark.parametrize("channels", [1, 3], ids=["direct", "im2col"])
+@pytest.mark.parametrize("padding", [-1, (0, -2)], ids=str)
+def test_negative_padding_is_refused(channels, padding):
+    """PyTorch refuses negative padding; fovea says so instead of cropping (im2col) or failing
+    inside a copy (the direct path)."""
+    x = fovea.tensor(np.zeros((1, channels, 6, 6), np.float32))
+    w = fovea.tensor(np.zeros((2, channels, 3, 3), np.float32))
+    with pytest.raises(ValueError, match="padding must not be negative"):
+        F.conv2d(x, w, padding=padding)
+    with pytest.raises(ValueError, match="padding must not be negative"):
+        F.conv_transpose2d(x, fovea.tensor(np.zeros((channels, 2, 3, 3), np.float32)),
+                           padding=padding)

@@ -34,6 +34,14 @@ def pair(v, name="value"):
     return v
 
 
+def padding_pair(padding, op):
+    """The padding as a pair of ints, refused when negative (as PyTorch does)."""
+    padding = pair(padding, "padding")
+    if min(padding) < 0:
+        raise ValueError(f"{op}: padding must not be negative, got {padding}")
+    return padding
+
+
 def out_size(size, k, stride, pad, dil):
     """Output length of a window of k taps (dilation dil) sliding with stride over size+2·pad."""
     return (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
@@ -170,7 +178,7 @@ class Conv2d(Function):
                 f"conv2d: input of shape {x.shape} has {c} channels, but weight of shape "
                 f"{weight.shape} with groups={groups} expects {cg * groups}"
             )
-        stride, padding, dilation = pair(stride), pair(padding), pair(dilation)
+        stride, padding, dilation = pair(stride), padding_pair(padding, "conv2d"), pair(dilation)
         oh = out_size(h, kh, stride[0], padding[0], dilation[0])
         ow = out_size(w, kw, stride[1], padding[1], dilation[1])
         if oh <= 0 or ow <= 0:
@@ -304,7 +312,7 @@ class ConvTranspose2d(Function):
         if c_in != ci or ci % groups:
             raise ShapeError(f"conv_transpose2d: input of shape {x.shape} and weight of shape "
                              f"{weight.shape} with groups={groups} do not fit")
-        stride, padding = pair(stride, "stride"), pair(padding, "padding")
+        stride, padding = pair(stride, "stride"), padding_pair(padding, "conv_transpose2d")
         dilation, output_padding = pair(dilation, "dilation"), pair(output_padding,
                                                                     "output_padding")
         if any(op >= max(s, d) for op, s, d in zip(output_padding, stride, dilation)):
