@@ -18,6 +18,7 @@ import fovea.nn.functional as F
 from fovea import kernels
 from fovea.autograd.gradcheck import gradcheck
 from fovea.kernels import winograd as kw
+from fovea.ops import direct_conv
 from fovea.ops import winograd as wg
 
 pytest.importorskip("numba")
@@ -306,6 +307,7 @@ def test_conv2d_by_winograd_gradcheck(case, plan, calls, monkeypatch):
     alone requiring a gradient."""
     n, c, o, h, w, padding, with_bias = case
     monkeypatch.setattr(wg, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(direct_conv, "MAX_CHANNEL_PAIRS", 0)  # which would take these first
     monkeypatch.setattr(wg, "choose", lambda oh, ow, n: PLANS[plan])
     rng = np.random.default_rng(5)
     x, weight = rng.standard_normal((n, c, h, w)), rng.standard_normal((o, c, 3, 3))
@@ -327,6 +329,7 @@ def test_chained_winograd_convs_gradcheck(plan, calls, monkeypatch):
     """A Winograd conv fed the (N, C, H, W) view of another's batch-last output, then a
     ReLU: the second reads the first's memory without a copy."""
     monkeypatch.setattr(wg, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(direct_conv, "MAX_CHANNEL_PAIRS", 0)  # which would take these first
     monkeypatch.setattr(wg, "choose", lambda oh, ow, n: PLANS[plan])
     rng = np.random.default_rng(8)
     leaves = [fovea.tensor(a, requires_grad=True) for a in (

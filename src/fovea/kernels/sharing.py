@@ -1,12 +1,20 @@
-"""Work sharing for the compiled kernels: the calling thread and helper threads take the chunks
-of a job from one counter, so that a helper whose core is busy (another process on a shared
-machine) takes fewer chunks instead of holding the caller up.
+"""fovea's threads: the calling thread and helper threads take the chunks of a job from one
+counter, so that a helper whose core is busy (another process on a shared machine) takes
+fewer chunks instead of holding the caller up; and GEMMs split over them.
 
 numba's ``parallel=True`` loops split the work evenly in advance and wait for every thread:
 on the 2-core machine, loaded by other processes, a filter that takes 4 ms on one thread took
 8.0, 16.0 or 24.0 ms on two (a whole scheduler slice waiting for the second thread), while
 OpenCV, which shares its stripes this way, did not. The kernels run with the GIL released
-(``nogil=True``), each chunk a range of output rows.
+(``nogil=True``), each chunk a range of output rows or channels; NumPy's matmul releases it
+too.
+
+GEMMs: OpenBLAS's own worker threads spin on the other cores for a while after each call, so
+a helper thread sharing a memory-bound pass after a GEMM found its core taken (measured: a
+9.8 ms pass took 7.5 ms on two threads, 9.5 ms right after a GEMM). Where threadpoolctl is
+installed (the ``fast`` extra), fovea therefore sets NumPy's BLAS to one thread on its first
+shared GEMM and splits large GEMMs over its own threads (:func:`matmul`); without it, BLAS
+keeps its threads and fovea's GEMMs are single calls.
 """
 
 from __future__ import annotations
@@ -15,14 +23,51 @@ import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
+from .. import backend
+
 _pool, _pool_size = None, 0
+_chosen = None  # the thread count set_threads() chose
+_blas_single = None  # None: not tried yet; then whether NumPy's BLAS is on one thread
 
 
 def threads() -> int:
-    """Threads a job may use: numba's thread count (NUMBA_NUM_THREADS, default the CPUs)."""
-    from numba import config
+    """Threads fovea's work may use: what :func:`set_threads` chose, else FOVEA_NUM_THREADS,
+    else the CPUs this process may run on."""
+    if _chosen is not None:
+        return _chosen
+    env = os.environ.get("FOVEA_NUM_THREADS", "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"FOVEA_NUM_THREADS must be a positive integer, got {env!r}")
+        return int(env)
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
-    return max(1, int(config.NUMBA_NUM_THREADS))
+
+def set_threads(n: int) -> None:
+    """Use n threads (the caller and n − 1 helpers) from now on."""
+    global _chosen
+    if int(n) != n or n < 1:
+        raise ValueError(f"the thread count must be a positive integer, got {n!r}")
+    _chosen = int(n)
+
+
+def blas_single() -> bool:
+    """Whether NumPy's BLAS runs on one thread, so that fovea may split GEMMs over its own:
+    set once, through threadpoolctl, where it is installed."""
+    global _blas_single
+    if _blas_single is None:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            _blas_single = False
+        else:
+            threadpool_limits(1, user_api="blas")
+            _blas_single = True
+    return _blas_single
 
 
 def _helpers(n: int) -> ThreadPoolExecutor:
@@ -71,3 +116,58 @@ def share(work, chunks: int) -> None:
         for f in futures:
             if not f.cancel():
                 f.result()
+
+
+MIN_SHARED_FLOPS = 4_000_000
+"""A GEMM of fewer multiply-adds runs on the calling thread: handing a part to a helper costs
+tens of microseconds, the whole product about as much at this size."""
+
+
+def _edges(n, parts, align=1):
+    """The edges of ``parts`` nearly equal ranges of n, inner edges on multiples of align."""
+    edges = [0] + [min(n, (i * n // parts + align - 1) // align * align) for i in
+                   range(1, parts)] + [n]
+    return sorted(set(edges))
+
+
+def matmul(a, b, out):
+    """out = a·b for 2-D arrays or stacks of them (3-D, equal stack sizes), on fovea's threads
+    when NumPy's BLAS is on one thread (:func:`blas_single`): split over the stack, or else
+    over out's columns or rows, whichever is longer, in more parts than threads so that a
+    busy helper takes fewer. Other arrays (CuPy) and small products are one matmul call."""
+    if not isinstance(out, np.ndarray):
+        return backend.namespace(out).matmul(a, b, out=out)
+    n = threads()
+    if n == 1 or a.ndim != b.ndim or not blas_single():
+        return np.matmul(a, b, out=out)
+    rows, depth = a.shape[-2:]
+    cols = b.shape[-1]
+    stack = out.shape[0] if out.ndim == 3 else 1
+    if rows * depth * cols * stack < MIN_SHARED_FLOPS:
+        return np.matmul(a, b, out=out)
+    parts = 2 * n
+    if stack >= parts:
+        e = _edges(stack, parts)
+        share(lambda i: np.matmul(a[e[i]:e[i + 1]], b[e[i]:e[i + 1]], out=out[e[i]:e[i + 1]]),
+              len(e) - 1)
+    elif cols >= rows:
+        e = _edges(cols, parts, 16)
+        share(lambda i: np.matmul(a, b[..., e[i]:e[i + 1]], out=out[..., e[i]:e[i + 1]]),
+              len(e) - 1)
+    else:
+        e = _edges(rows, parts, 16)
+        share(lambda i: np.matmul(a[..., e[i]:e[i + 1], :], b, out=out[..., e[i]:e[i + 1], :]),
+              len(e) - 1)
+    return out
+
+
+def split(n, work, parts=None):
+    """Call ``work(lo, hi)`` over ranges that cover range(n), shared by fovea's threads (in
+    2 × threads parts, or ``parts``): for kernels whose calls on disjoint ranges of an axis
+    (channels) are independent."""
+    count = parts or 2 * threads()
+    e = _edges(n, min(n, count)) if n > 0 else [0, 0]
+    if len(e) <= 2 or threads() == 1:
+        work(0, n)
+        return
+    share(lambda i: work(e[i], e[i + 1]), len(e) - 1)

@@ -19,6 +19,7 @@ from ..autograd import Function
 from ..backend import buffers
 from ..errors import ShapeError
 from ..kernels import conv as kconv
+from ..kernels import sharing
 from . import direct_conv, winograd
 
 
@@ -126,7 +127,7 @@ def _grouped_matmul(xp, a, b, out, groups, trans_a=False, trans_b=False):
     """out = a·b (with optional transposes, namespace ``xp``) for each of ``groups`` diagonal
     blocks: group g uses rows g of a's output dimension and the matching rows of b."""
     if groups == 1:
-        return xp.matmul(a.T if trans_a else a, b.T if trans_b else b, out=out)
+        return sharing.matmul(a.T if trans_a else a, b.T if trans_b else b, out)
     ra, rb, ro = a.shape[0] // groups, b.shape[0] // groups, out.shape[0] // groups
     for g in range(groups):
         ag, bg = a[g * ra:(g + 1) * ra], b[g * rb:(g + 1) * rb]

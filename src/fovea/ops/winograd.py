@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import backend
 from ..backend import buffers
+from ..kernels import sharing
 from ..kernels import winograd as kw
 
 
@@ -84,7 +85,8 @@ def transform_weight(weight, plan):
     xp = backend.namespace(weight)
     o, c = weight.shape[:2]
     gg = xp.asarray(np.kron(plan.g, plan.g), dtype=weight.dtype)
-    return xp.matmul(gg, weight.reshape(o * c, 9).T).reshape(-1, o, c)
+    u = buffers.empty((gg.shape[0], o * c), weight.dtype, weight)
+    return sharing.matmul(gg, weight.reshape(o * c, 9).T, u).reshape(-1, o, c)
 
 
 def weight_from_transformed_grad(dut, plan):
@@ -93,7 +95,8 @@ def weight_from_transformed_grad(dut, plan):
     xp = backend.namespace(dut)
     aa, c, o = dut.shape
     gg = xp.asarray(np.kron(plan.g, plan.g), dtype=dut.dtype)
-    dw = xp.matmul(gg.T, dut.reshape(aa, c * o)).reshape(9, c, o)
+    dw = sharing.matmul(gg.T, dut.reshape(aa, c * o), buffers.empty((9, c * o), dut.dtype, dut))
+    dw = dw.reshape(9, c, o)
     return xp.ascontiguousarray(dw.transpose(2, 1, 0)).reshape(o, c, 3, 3)
 
 
@@ -116,13 +119,14 @@ def correlate(xb, weight, bias, padding, plan):
     # V (C, a², tiles) and M (O, a², tiles): each channel's a² planes lie together, so the
     # transforms stream through memory channel by channel; the GEMMs take strided planes
     v = buffers.empty((c, aa, th, tw, n), xb.dtype, xb)
-    kw.input_transform(xb, xp.asarray(plan.bt, dtype=xb.dtype), v, ph, pw)
+    bt, at = xp.asarray(plan.bt, dtype=xb.dtype), xp.asarray(plan.at, dtype=xb.dtype)
+    sharing.split(c, lambda lo, hi: kw.input_transform(xb[lo:hi], bt, v[lo:hi], ph, pw))
     u = transform_weight(weight, plan)
     m = buffers.empty((o, aa, th, tw, n), xb.dtype, xb)
-    xp.matmul(u, _planes(v), out=_planes(m))
+    sharing.matmul(u, _planes(v), _planes(m))
     y = buffers.empty((o, oh, ow, n), xb.dtype, xb)
     b = xp.zeros(o, dtype=xb.dtype) if bias is None else xp.asarray(bias, dtype=xb.dtype)
-    kw.output_transform(m, xp.asarray(plan.at, dtype=xb.dtype), b, y)
+    sharing.split(o, lambda lo, hi: kw.output_transform(m[lo:hi], at, b[lo:hi], y[lo:hi]))
     return y, u, v
 
 
@@ -136,15 +140,18 @@ def gradients(g, u, v, xshape, padding, plan, need_input, need_weight):
     th, tw = kw.tiles(g.shape[1], plan.m), kw.tiles(g.shape[2], plan.m)
     aa = (plan.m + 2) ** 2
     dm = buffers.empty((o, aa, th, tw, n), g.dtype, g)
-    kw.output_transform_adjoint(g, xp.asarray(plan.at, dtype=g.dtype), dm)
+    bt, at = xp.asarray(plan.bt, dtype=g.dtype), xp.asarray(plan.at, dtype=g.dtype)
+    sharing.split(o, lambda lo, hi: kw.output_transform_adjoint(g[lo:hi], at, dm[lo:hi]))
     dx = gw = None
     if need_weight:
         # dUᵀ = V·dMᵀ: the (long inner, small output) orientation OpenBLAS runs fastest
-        dut = xp.matmul(_planes(v), _planes(dm).transpose(0, 2, 1))
+        dut = sharing.matmul(_planes(v), _planes(dm).transpose(0, 2, 1),
+                             buffers.empty((aa, c, o), g.dtype, g))
         gw = weight_from_transformed_grad(dut, plan)
     if need_input:
         dv = buffers.empty((c, aa, th, tw, n), g.dtype, g)
-        xp.matmul(u.transpose(0, 2, 1), _planes(dm), out=_planes(dv))
+        sharing.matmul(u.transpose(0, 2, 1), _planes(dm), _planes(dv))
         dx = buffers.empty(xshape, g.dtype, g)
-        kw.input_transform_adjoint(dv, xp.asarray(plan.bt, dtype=g.dtype), dx, *padding)
+        sharing.split(c, lambda lo, hi: kw.input_transform_adjoint(dv[lo:hi], bt, dx[lo:hi],
+                                                                     *padding))
     return dx, gw
