@@ -13,6 +13,7 @@ import fovea
 import fovea.nn.functional as F
 from fovea import backend, kernels, nn, ops, optim
 from fovea.filters import canny, correlate, gaussian_filter, gradient_magnitude
+from fovea.kernels import sharing
 from fovea.models import build_model
 
 CPU = fovea.device("cpu")
@@ -38,9 +39,10 @@ def assert_same(fake, cpu):
 def on_both(run):
     """run(device) on the fake device and on the CPU; the two results, compared. The CPU runs
     the NumPy path of fovea.kernels too (the compiled path, CPU-only, rounds differently and
-    is compared with the NumPy path in tests/test_kernels_*.py)."""
+    is compared with the NumPy path in tests/test_kernels_*.py), on one thread as the fake
+    device does (a reduction split over channels on fovea's threads sums in another order)."""
     results = {FAKE: run(FAKE)}
-    with kernels.forced("numpy"):
+    with kernels.forced("numpy"), sharing.using_threads(1):
         results[CPU] = run(CPU)
     assert_same(results[FAKE], results[CPU])
     return results[FAKE]

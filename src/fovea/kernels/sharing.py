@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -53,6 +54,18 @@ def set_threads(n: int) -> None:
     if int(n) != n or n < 1:
         raise ValueError(f"the thread count must be a positive integer, got {n!r}")
     _chosen = int(n)
+
+
+@contextmanager
+def using_threads(n: int):
+    """Inside the block fovea uses n threads (the tests compare devices on one)."""
+    global _chosen
+    previous = _chosen
+    set_threads(n)
+    try:
+        yield
+    finally:
+        _chosen = previous
 
 
 def blas_single() -> bool:
@@ -161,13 +174,13 @@ def matmul(a, b, out):
     return out
 
 
-def split(n, work, parts=None):
+def split(n, work, like=None, parts=None):
     """Call ``work(lo, hi)`` over ranges that cover range(n), shared by fovea's threads (in
     2 × threads parts, or ``parts``): for kernels whose calls on disjoint ranges of an axis
-    (channels) are independent."""
+    (channels) are independent. One call when ``like`` is not a NumPy array (CuPy)."""
     count = parts or 2 * threads()
     e = _edges(n, min(n, count)) if n > 0 else [0, 0]
-    if len(e) <= 2 or threads() == 1:
+    if len(e) <= 2 or threads() == 1 or (like is not None and not isinstance(like, np.ndarray)):
         work(0, n)
         return
     share(lambda i: work(e[i], e[i + 1]), len(e) - 1)

@@ -27,6 +27,7 @@ from ..autograd import Function, Tensor
 from ..backend import buffers
 from ..errors import ShapeError
 from ..kernels import norm as knorm
+from ..kernels import sharing
 
 
 # ---- the shared core --------------------------------------------------------------------
@@ -170,7 +171,7 @@ class BatchNorm(Function):
                 raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                                  f"training, got input of shape {x.shape}")
             if not sync:
-                mean, var = knorm.stats(x3)
+                mean, var = _stats(x3)
             mom = float(momentum)
             if running_mean is not None:
                 running_mean *= 1 - mom
@@ -186,7 +187,7 @@ class BatchNorm(Function):
         scale = invstd if weight is None else invstd * weight
         shift = xp.zeros(c, dt) if bias is None else bias.astype(dt, copy=False)
         out3 = buffers.empty(x3.shape, dt, x3)
-        knorm.apply(x3, mean, scale, shift, out3)
+        _apply(x3, mean, scale, shift, out3)
         batch_last = not x.flags.c_contiguous
         if self.needs_grad:
             self.training, self.m, self.sync = training, m, sync
@@ -202,7 +203,7 @@ class BatchNorm(Function):
         gx = gw = gb = None
         db = dw = None
         if need[1] or need[2] or (need[0] and self.training):
-            db, dw = knorm.grad_sums(g3, x3, self.mean)
+            db, dw = _grad_sums(g3, x3, self.mean)
             dw = dw * invstd
         if need[0]:
             gx3 = buffers.empty(x3.shape, g.dtype, g)
@@ -216,16 +217,51 @@ class BatchNorm(Function):
                     db_x, dw_x = both[:db.size], both[db.size:]
                 inv_m = backend.scalar(1.0 / self.m, g.dtype)
                 # dx = s·(g − db/m) − (s·σ⁻¹·dw/m)·(x − μ)
-                knorm.grad_input(g3, x3, self.mean, scale, scale * invstd * dw_x * inv_m,
-                                 scale * db_x * inv_m, gx3)
+                a, b, c = scale, scale * invstd * dw_x * inv_m, scale * db_x * inv_m
+                sharing.split(a.size, lambda lo, hi: knorm.grad_input(
+                    g3[:, lo:hi], x3[:, lo:hi], self.mean[lo:hi], a[lo:hi], b[lo:hi], c[lo:hi],
+                    gx3[:, lo:hi]), g3)
             else:
-                knorm.apply(g3, zero, scale, zero, gx3)
+                _apply(g3, zero, scale, zero, gx3)
             gx = _from_view(gx3, self.x.shape, self.batch_last)
         if need[1]:
             gw = dw
         if need[2]:
             gb = db
         return gx, gw, gb
+
+
+def _apply(x3, mean, scale, shift, out3):
+    """out3 = (x3 − μ)·s + t per channel (knorm.apply), the channels shared by fovea's
+    threads."""
+    sharing.split(x3.shape[1], lambda lo, hi: knorm.apply(
+        x3[:, lo:hi], mean[lo:hi], scale[lo:hi], shift[lo:hi], out3[:, lo:hi]), x3)
+
+
+def _stats(x3):
+    """Per-channel mean and (biased) variance of x3 (A, C, B), in x3's dtype (knorm.stats),
+    the channels shared by fovea's threads."""
+    xp = backend.namespace(x3)
+    mean, var = xp.empty(x3.shape[1], x3.dtype), xp.empty(x3.shape[1], x3.dtype)
+
+    def work(lo, hi):
+        mean[lo:hi], var[lo:hi] = knorm.stats(x3[:, lo:hi])
+
+    sharing.split(x3.shape[1], work, x3)
+    return mean, var
+
+
+def _grad_sums(g3, x3, mean):
+    """(Σg, Σg·(x − μ)) per channel, in g3's dtype (knorm.grad_sums), the channels shared by
+    fovea's threads."""
+    xp = backend.namespace(g3)
+    sg, sgx = xp.empty(g3.shape[1], g3.dtype), xp.empty(g3.shape[1], g3.dtype)
+
+    def work(lo, hi):
+        sg[lo:hi], sgx[lo:hi] = knorm.grad_sums(g3[:, lo:hi], x3[:, lo:hi], mean[lo:hi])
+
+    sharing.split(g3.shape[1], work, g3)
+    return sg, sgx
 
 
 def _row_sums(a):

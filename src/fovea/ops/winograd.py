@@ -120,13 +120,13 @@ def correlate(xb, weight, bias, padding, plan):
     # transforms stream through memory channel by channel; the GEMMs take strided planes
     v = buffers.empty((c, aa, th, tw, n), xb.dtype, xb)
     bt, at = xp.asarray(plan.bt, dtype=xb.dtype), xp.asarray(plan.at, dtype=xb.dtype)
-    sharing.split(c, lambda lo, hi: kw.input_transform(xb[lo:hi], bt, v[lo:hi], ph, pw))
+    sharing.split(c, lambda lo, hi: kw.input_transform(xb[lo:hi], bt, v[lo:hi], ph, pw), xb)
     u = transform_weight(weight, plan)
     m = buffers.empty((o, aa, th, tw, n), xb.dtype, xb)
     sharing.matmul(u, _planes(v), _planes(m))
     y = buffers.empty((o, oh, ow, n), xb.dtype, xb)
     b = xp.zeros(o, dtype=xb.dtype) if bias is None else xp.asarray(bias, dtype=xb.dtype)
-    sharing.split(o, lambda lo, hi: kw.output_transform(m[lo:hi], at, b[lo:hi], y[lo:hi]))
+    sharing.split(o, lambda lo, hi: kw.output_transform(m[lo:hi], at, b[lo:hi], y[lo:hi]), m)
     return y, u, v
 
 
@@ -141,7 +141,7 @@ def gradients(g, u, v, xshape, padding, plan, need_input, need_weight):
     aa = (plan.m + 2) ** 2
     dm = buffers.empty((o, aa, th, tw, n), g.dtype, g)
     bt, at = xp.asarray(plan.bt, dtype=g.dtype), xp.asarray(plan.at, dtype=g.dtype)
-    sharing.split(o, lambda lo, hi: kw.output_transform_adjoint(g[lo:hi], at, dm[lo:hi]))
+    sharing.split(o, lambda lo, hi: kw.output_transform_adjoint(g[lo:hi], at, dm[lo:hi]), g)
     dx = gw = None
     if need_weight:
         # dUᵀ = V·dMᵀ: the (long inner, small output) orientation OpenBLAS runs fastest
@@ -153,5 +153,5 @@ def gradients(g, u, v, xshape, padding, plan, need_input, need_weight):
         sharing.matmul(u.transpose(0, 2, 1), _planes(dm), _planes(dv))
         dx = buffers.empty(xshape, g.dtype, g)
         sharing.split(c, lambda lo, hi: kw.input_transform_adjoint(dv[lo:hi], bt, dx[lo:hi],
-                                                                     *padding))
+                                                                     *padding), dv)
     return dx, gw
