@@ -13,7 +13,7 @@ import builtins
 from .. import backend
 from ..autograd import Function, Tensor, is_grad_enabled
 from ..errors import ShapeError
-from .activations import ReLU, Sigmoid, Tanh
+from .activations import ReLU, Sigmoid, Tanh, relu_into
 from .conv import Conv2d, ConvTranspose2d
 from .conv import pair as conv_pair
 from .elementwise import (
@@ -141,8 +141,7 @@ def relu(x, inplace=False):
     a new array per layer at inference; while recording it computes out of place."""
     if (inplace and isinstance(x, Tensor) and backend.is_writeable(x.data)
             and not (is_grad_enabled() and x.requires_grad)):
-        xp = backend.namespace(x.data)
-        xp.maximum(x.data, xp.zeros((), dtype=x.dtype), out=x.data)
+        relu_into(x.data, x.data)
         return x
     return ReLU.apply(x)
 

@@ -22,7 +22,7 @@ from .. import backend
 from ..autograd import Function, Tensor
 from ..backend import buffers
 from ..errors import ShapeError
-from ..kernels import flat
+from ..kernels import flat, sharing
 from ..kernels.activations import relu_backward
 from .operands import check_same_dtype, float_operand
 
@@ -47,12 +47,23 @@ def _s(value, dtype):
 
 
 # ---- ReLU, sigmoid, tanh ------------------------------------------------------------------
+def relu_into(x, out):
+    """out = max(0, x) (out may be x), over x's memory in ranges shared by fovea's threads
+    when out has x's layout."""
+    xp = backend.namespace(x)
+    zero = xp.zeros((), dtype=x.dtype)
+    x1, out1 = flat(x), flat(out)
+    if x1 is None or out1 is None or x.strides != out.strides:
+        return xp.maximum(x, zero, out=out)
+    sharing.split(x1.size, lambda lo, hi: xp.maximum(x1[lo:hi], zero, out=out1[lo:hi]), x1)
+    return out
+
+
 class ReLU(Function):
     """relu(x) = max(0, x); d/dx = 1 where x > 0."""
 
     def forward(self, x):
-        xp = backend.namespace(x)
-        out = xp.maximum(x, xp.zeros((), dtype=x.dtype), out=buffers.empty_like(x))
+        out = relu_into(x, buffers.empty_like(x))
         self.out = out
         return out
 
@@ -62,7 +73,8 @@ class ReLU(Function):
             gx = buffers.empty_like(out)
             g1, out1, gx1 = flat(g), flat(out), flat(gx)
             if g1 is not None and out1 is not None:
-                relu_backward(g1, out1, gx1)
+                sharing.split(g1.size, lambda lo, hi: relu_backward(g1[lo:hi], out1[lo:hi],
+                                                                    gx1[lo:hi]), g1)
                 return gx
         return g * (out > 0)  # a product with the mask: several times faster than where
 

@@ -85,7 +85,8 @@ def patches(xb, geom, rows):
     a PyTorch weight (the kernel :data:`fovea.kernels.conv.im2col`)."""
     c, n = xb.shape[0], xb.shape[-1]
     out = buffers.empty((c, geom.kh, geom.kw, rows.stop - rows.start, geom.ow, n), xb.dtype, xb)
-    kconv.im2col(xb, out, *geom.flat(), rows.start)
+    sharing.split(c, lambda lo, hi: kconv.im2col(xb[lo:hi], out[lo:hi], *geom.flat(),
+                                                 rows.start), xb)
     return out.reshape(c * geom.kh * geom.kw, -1)
 
 
@@ -286,8 +287,9 @@ def input_grad(g2, w2, blocks, xshape, geom, groups):
         dcols = xp.empty((c * geom.kh * geom.kw, gblk.shape[1]), dtype=g2.dtype)
         _grouped_matmul(xp, w2, gblk, dcols, groups, trans_a=True)
         r = rows.stop - rows.start
-        kconv.col2im(dcols.reshape(c, geom.kh, geom.kw, r, geom.ow, n), dx, *geom.flat(),
-                     rows.start, fresh)
+        d6 = dcols.reshape(c, geom.kh, geom.kw, r, geom.ow, n)
+        sharing.split(c, lambda lo, hi, d6=d6, row0=rows.start, fresh=fresh: kconv.col2im(
+            d6[lo:hi], dx[lo:hi], *geom.flat(), row0, fresh), dx)
         fresh = max(fresh, kconv.touched_rows(rows.start, r, h, geom.kh, geom.stride[0],
                                               geom.padding[0], geom.dilation[0])[1])
     dx[:, fresh:] = 0
