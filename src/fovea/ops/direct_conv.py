@@ -13,6 +13,7 @@ from __future__ import annotations
 from .. import backend
 from ..backend import buffers
 from ..kernels import direct as kd
+from ..kernels import sharing
 
 MAX_CHANNEL_PAIRS = 16
 """The most (input, output) channel pairs C·O of a layer that runs directly: the direct walk
@@ -43,6 +44,12 @@ def _padded(xb, ph, pw):
     return out
 
 
+def _correlate(xpad, weight, bias, out):
+    """kd.correlate with the output channels shared by fovea's threads."""
+    sharing.split(out.shape[0], lambda lo, hi: kd.correlate(xpad, weight[lo:hi], bias[lo:hi],
+                                                            out[lo:hi]), out)
+
+
 def correlate(xb, weight, bias, padding):
     """The correlation of the batch-last image xb (C, H, W, N) with weight (O, C, KH, KW) and
     zero padding (ph, pw), plus bias (O,) or None: the output (O, OH, OW, N) and the padded
@@ -53,7 +60,7 @@ def correlate(xb, weight, bias, padding):
     out = buffers.empty((o, xpad.shape[1] - kh + 1, xpad.shape[2] - kw + 1, xb.shape[3]),
                         xb.dtype, xb)
     b = xp.zeros(o, dtype=xb.dtype) if bias is None else xp.asarray(bias, dtype=xb.dtype)
-    kd.correlate(xpad, weight, b, out)
+    _correlate(xpad, weight, b, out)
     return out, xpad
 
 
@@ -66,11 +73,11 @@ def gradients(g, xpad, weight, xshape, padding, need_input, need_weight):
     dx = gw = None
     if need_weight:
         gw = buffers.empty(weight.shape, g.dtype, g)
-        kd.weight_grad(xpad, g, gw)
+        sharing.split(gw.shape[0], lambda lo, hi: kd.weight_grad(xpad, g[lo:hi], gw[lo:hi]), g)
     if need_input:
         ph, pw = padding
         flipped = xp.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         gpad = _padded(g, kh - 1 - ph, kw - 1 - pw)
         dx = buffers.empty(xshape, g.dtype, g)
-        kd.correlate(gpad, flipped, xp.zeros(c, dtype=g.dtype), dx)
+        _correlate(gpad, flipped, xp.zeros(c, dtype=g.dtype), dx)
     return dx, gw

@@ -35,6 +35,7 @@ from ..autograd import Function
 from ..backend import buffers
 from ..errors import ShapeError
 from ..kernels import pooling as kpool
+from ..kernels import sharing
 from .conv import out_size, pair
 
 
@@ -136,14 +137,22 @@ def _max_along(x, axis, k, s, p, d, n_out):
 
 
 def _max_into(out, views):
-    """out = the element-wise max of ``views`` (one or more, each out's shape), no temporary."""
+    """out = the element-wise max of ``views`` (one or more, each out's shape), no temporary;
+    ranges of out's outermost axis in memory shared by fovea's threads."""
     xp = backend.namespace(out)
-    if len(views) == 1:
-        xp.copyto(out, views[0])
-    else:
-        xp.maximum(views[0], views[1], out=out)
-    for view in views[2:]:
-        xp.maximum(out, view, out=out)
+    axis = max(range(out.ndim), key=lambda i: out.strides[i])
+
+    def work(lo, hi):
+        part = (slice(None),) * axis + (slice(lo, hi),)
+        o, vs = out[part], [v[part] for v in views]
+        if len(vs) == 1:
+            xp.copyto(o, vs[0])
+        else:
+            xp.maximum(vs[0], vs[1], out=o)
+        for view in vs[2:]:
+            xp.maximum(o, view, out=o)
+
+    sharing.split(out.shape[axis], work, out)
     return out
 
 
@@ -187,7 +196,8 @@ class MaxPool2d(Function):
         batch_last = x.ndim == 4 and _batch_last(x) and not x.flags.c_contiguous
         x4, out4, g4 = (_planes(a, batch_last) for a in (x, self.out, g))
         dx4 = buffers.empty(x4.shape, g.dtype, g)
-        kpool.max_pool_backward(x4, out4, g4, dx4, *k, *s, *p, *d)
+        sharing.split(x4.shape[0], lambda lo, hi: kpool.max_pool_backward(
+            x4[lo:hi], out4[lo:hi], g4[lo:hi], dx4[lo:hi], *k, *s, *p, *d), x4)
         return dx4.transpose(3, 0, 1, 2) if batch_last else dx4.reshape(xshape)
 
 
