@@ -16,6 +16,7 @@ from .backend import (
     manual_seed,
     set_default_dtype,
 )
+from .kernels import sharing as _sharing
 from .ops import (
     abs,
     add,
@@ -68,13 +69,26 @@ __all__ = [
     "div", "exp", "flatten", "log", "log_softmax", "matmul", "max", "maximum", "mean", "min",
     "minimum", "mul", "neg", "pow", "relu", "reshape", "sigmoid", "softmax", "sqrt", "squeeze",
     "stack", "sub", "sum", "tanh", "transpose", "unsqueeze", "where",
-    "load_safetensors", "save_safetensors",
+    "load_safetensors", "save_safetensors", "get_num_threads", "set_num_threads",
 ]
 
 bool = backend.bool_  # noqa: A001 - PyTorch's dtype name
 long = int64
 float = float32  # noqa: A001
 double = float64
+
+
+def set_num_threads(n: int) -> None:
+    """Run fovea's work on n threads (as ``torch.set_num_threads``): the calling thread and
+    n − 1 helpers share its large GEMMs and memory passes. Default: FOVEA_NUM_THREADS, else
+    the CPUs. With threadpoolctl installed, NumPy's own BLAS is set to one thread the first
+    time a GEMM is shared, so that its worker threads do not compete with fovea's."""
+    _sharing.set_threads(n)
+
+
+def get_num_threads() -> int:
+    """The threads fovea's work runs on (:func:`set_num_threads`)."""
+    return _sharing.threads()
 
 
 def tensor(data, requires_grad: bool = False, dtype=None, device=None) -> Tensor:

@@ -7,6 +7,7 @@ import math
 from .. import backend
 from ..autograd import Function, unbroadcast
 from ..errors import ShapeError
+from ..kernels import sharing
 
 
 class MatMul(Function):
@@ -21,7 +22,7 @@ class MatMul(Function):
         if a.shape[-1] != b.shape[0 if b.ndim == 1 else -2]:
             raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not fit")
         self.a, self.b = a, b
-        return a @ b
+        return sharing.matmul(a, b)
 
     def backward(self, g):
         a, b = self.a, self.b
@@ -34,10 +35,10 @@ class MatMul(Function):
             g = xp.expand_dims(g, -2)
         ga = gb = None
         if self.needs_grad[0]:
-            ga = unbroadcast(g @ xp.swapaxes(b2, -1, -2), a2.shape)
+            ga = unbroadcast(sharing.matmul(g, xp.swapaxes(b2, -1, -2)), a2.shape)
             ga = ga.reshape(a.shape)
         if self.needs_grad[1]:
-            gb = unbroadcast(xp.swapaxes(a2, -1, -2) @ g, b2.shape)
+            gb = unbroadcast(sharing.matmul(xp.swapaxes(a2, -1, -2), g), b2.shape)
             gb = gb.reshape(b.shape)
         return ga, gb
 
@@ -69,7 +70,7 @@ class Linear(Function):
             self.x2 = x2
         if self.needs_grad and self.needs_grad[0]:
             self.weight = weight
-        out = x2 @ weight.T
+        out = sharing.matmul(x2, weight.T)
         if bias is not None:
             out += bias
         return out.reshape(x.shape[:-1] + (weight.shape[0],))
@@ -82,10 +83,10 @@ class Linear(Function):
             # batch-last convolution) gets a column-major gradient, so the layers below
             # keep reading contiguous runs
             if self.x_column_major:
-                gx = (self.weight.T @ g2.T).T
+                gx = sharing.matmul(self.weight.T, g2.T).T
             else:
-                gx = g2 @ self.weight
+                gx = sharing.matmul(g2, self.weight)
             gx = gx.reshape(self.x_shape)
-        gw = g2.T @ self.x2 if self.needs_grad[1] else None
+        gw = sharing.matmul(g2.T, self.x2) if self.needs_grad[1] else None
         gb = g2.sum(axis=0) if len(self.needs_grad) > 2 and self.needs_grad[2] else None
         return gx, gw, gb
