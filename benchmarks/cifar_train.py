@@ -81,6 +81,7 @@ def cases(name, batches, threads):
     from fovea.models import build_model
 
     torch.set_num_threads(threads)
+    fovea.set_num_threads(threads)
     torch.manual_seed(0)
     tmodel = torch_model(name, tnn)
     fmodel = build_model(name, (3, 32, 32), 10)

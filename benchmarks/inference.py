@@ -107,6 +107,7 @@ def main():
     from fovea.models import build_model
 
     torch.set_num_threads(args.threads)
+    fovea.set_num_threads(args.threads)
     torch.manual_seed(0)
     x = np.random.default_rng(0).standard_normal((args.batch, 3, args.size, args.size),
                                                   dtype=np.float32)

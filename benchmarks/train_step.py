@@ -106,6 +106,9 @@ def main():
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     args = ap.parse_args()
+    import fovea
+
+    fovea.set_num_threads(args.threads)
     batches = real_batches(args.batch)
     rows = []
     f_step, f_fwd = fovea_case(batches)

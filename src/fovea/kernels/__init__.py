@@ -13,12 +13,10 @@ error instead of a fallback. Tests run both paths (:func:`forced`) and compare t
 compiled path takes NumPy arrays only: a call whose first argument is another backend's array
 (CuPy) runs the reference, which is written against the array's namespace.
 
-The compiled kernels of fovea.kernels.conv, .winograd, .norm, .pooling and .activations run
-on the calling thread (with the GIL released). Inside a network OpenBLAS's worker threads spin
-on the other core after each GEMM, and the 2-core machine is shared with other work: numba's
-``parallel=True`` made ResNet-18 steps 1.35–2.0× slower than serial kernels, and sharing
-chunks with a helper thread (fovea.kernels.sharing) gained 2–10% on a quiet machine but cost
-1.5–2.4× under load, when the caller waits for a preempted helper (benchmarks/README.md).
+Every kernel runs serially with the GIL released; the ops split large calls over fovea's
+threads by channel or by memory range (fovea.kernels.sharing), which also owns the GEMMs'
+threads. numba's ``parallel=True`` made ResNet-18 steps 1.35–2.0× slower than serial kernels
+(it splits evenly in advance and waits for every thread; benchmarks/README.md).
 """
 
 from __future__ import annotations
