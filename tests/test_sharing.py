@@ -83,7 +83,7 @@ def test_environment_beats_the_cpus_and_set_threads_beats_both(fresh, monkeypatc
     assert sharing.threads() == 2
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", " "])
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", " ", "\u00b2", "\u0663"])
 def test_invalid_environment_values_raise_naming_the_variable(fresh, monkeypatch, value):
     monkeypatch.setenv(ENV, value)
     with pytest.raises(ValueError, match=ENV):
@@ -352,6 +352,25 @@ def test_mixed_dtypes_are_one_call(split_gemms, calls, rng):
         calls["matmul"].clear()
         out = np.empty((300, 300), np.float64)  # an output of another dtype
         _single_call(calls, sharing.matmul(a, b, out), a, b, out)
+
+
+def test_overlapping_or_misshapen_outputs_are_numpys_to_handle(split_gemms, calls, rng):
+    """An out that overlaps an operand would be read after parts of it were written, and an
+    out of the wrong shape would be filled in part: both go to np.matmul, which copies the
+    overlap and refuses the shape."""
+    a, b = _operands(rng, (300, 300, 300))
+    expected = _np_matmul(a, b)
+    with sharing.using_threads(3):
+        left, right = a.copy(), b.copy()
+        assert sharing.matmul(left, b, left) is left
+        assert sharing.matmul(a, right, right) is right
+        for got in (left, right):
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+        assert calls["share"] == [] and len(calls["matmul"]) == 2
+        for shape in ((300, 400), (301, 300)):
+            with pytest.raises(ValueError):
+                sharing.matmul(a, b, np.empty(shape, np.float32))
+        assert calls["share"] == []
 
 
 def test_one_thread_or_a_multithreaded_blas_is_one_call(monkeypatch, calls, rng):

@@ -45,10 +45,10 @@ def threads() -> int:
 
 @functools.lru_cache(maxsize=8)
 def _parse_threads(env: str) -> int:
-    env = env.strip()
-    if not env.isdigit() or int(env) < 1:
+    text = env.strip()
+    if not (text.isascii() and text.isdecimal()) or int(text) < 1:
         raise ValueError(f"FOVEA_NUM_THREADS must be a positive integer, got {env!r}")
-    return int(env)
+    return int(text)
 
 
 @functools.lru_cache(maxsize=1)
@@ -96,6 +96,8 @@ def blas_single() -> bool:
 def _helpers(n: int) -> ThreadPoolExecutor:
     global _pool, _pool_size
     if _pool is None or _pool_size < n:
+        if _pool is not None:
+            _pool.shutdown(wait=False)  # its threads end once their queued work is done
         _pool, _pool_size = ThreadPoolExecutor(n, thread_name_prefix="fovea-kernels"), n
     return _pool
 
@@ -163,14 +165,16 @@ def matmul(a, b, out=None):
         return backend.namespace(a).matmul(a, b, out=out)
     n = threads()
     if (n == 1 or a.ndim != b.ndim or not 2 <= a.ndim <= 3 or a.shape[:-2] != b.shape[:-2]
-            or a.dtype != b.dtype or (out is not None and out.dtype != a.dtype)
-            or not blas_single()):
+            or a.shape[-1] != b.shape[-2] or a.dtype != b.dtype):
         return np.matmul(a, b, out=out)
     rows, depth = a.shape[-2:]
     cols = b.shape[-1]
     stack = a.shape[0] if a.ndim == 3 else 1
-    if rows * depth * cols * stack < MIN_SHARED_FLOPS:
-        return np.matmul(a, b, out=out)
+    if (rows * depth * cols * stack < MIN_SHARED_FLOPS or out is not None and (
+            out.dtype != a.dtype or out.shape != a.shape[:-1] + (cols,)
+            or np.shares_memory(out, a) or np.shares_memory(out, b))
+            or not blas_single()):
+        return np.matmul(a, b, out=out)  # NumPy's checks, and its handling of overlaps
     if out is None:
         out = np.empty(a.shape[:-1] + (cols,), a.dtype)
     parts = 2 * n
