@@ -10,7 +10,7 @@ import pytest
 
 import fovea
 from fovea.autograd import gradcheck
-from fovea.ops import conv
+from fovea.ops import conv, direct_conv
 
 CASES = [
     # N, C, H, W, O, K, stride, padding, dilation, groups
@@ -53,6 +53,7 @@ def blocks(monkeypatch):
         return out
 
     monkeypatch.setattr(conv, "_row_blocks", spy)
+    monkeypatch.setattr(direct_conv, "MAX_CHANNEL_PAIRS", 0)  # few-channel cases: im2col too
     spy.calls = calls
     spy.set = lambda constants: [monkeypatch.setattr(conv, k, v) for k, v in constants.items()]
     return spy
