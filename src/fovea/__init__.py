@@ -81,8 +81,8 @@ double = float64
 def set_num_threads(n: int) -> None:
     """Run fovea's work on n threads (as ``torch.set_num_threads``): the calling thread and
     n − 1 helpers share its large GEMMs and memory passes. Default: FOVEA_NUM_THREADS, else
-    the CPUs. With threadpoolctl installed, NumPy's own BLAS is set to one thread the first
-    time a GEMM is shared, so that its worker threads do not compete with fovea's."""
+    the CPUs. With threadpoolctl installed, NumPy's own BLAS is set to one thread (on import,
+    or here for n > 1), so that its worker threads do not compete with fovea's."""
     _sharing.set_threads(n)
 
 

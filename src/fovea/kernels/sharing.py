@@ -12,9 +12,12 @@ too.
 GEMMs: OpenBLAS's own worker threads spin on the other cores for a while after each call, so
 a helper thread sharing a memory-bound pass after a GEMM found its core taken (measured: a
 9.8 ms pass took 7.5 ms on two threads, 9.5 ms right after a GEMM). Where threadpoolctl is
-installed (the ``fast`` extra), fovea therefore sets NumPy's BLAS to one thread on its first
-shared GEMM and splits large GEMMs over its own threads (:func:`matmul`); without it, BLAS
-keeps its threads and fovea's GEMMs are single calls.
+installed (the ``fast`` extra), fovea therefore sets NumPy's BLAS to one thread and splits
+large GEMMs over its own threads (:func:`matmul`); without it, BLAS keeps its threads and
+fovea's GEMMs are single calls. BLAS is set when this module is imported with more than one
+thread to use, or when :func:`set_threads` first asks for more: at a fixed point, because
+OpenBLAS rounds some products differently on one thread and on two, and a run resumed from
+a checkpoint must repeat the arithmetic of the uninterrupted run bit for bit.
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ def set_threads(n: int) -> None:
     if int(n) != n or n < 1:
         raise ValueError(f"the thread count must be a positive integer, got {n!r}")
     _chosen = int(n)
+    if _chosen > 1:
+        blas_single()
 
 
 @contextmanager
@@ -170,10 +175,9 @@ def matmul(a, b, out=None):
     rows, depth = a.shape[-2:]
     cols = b.shape[-1]
     stack = a.shape[0] if a.ndim == 3 else 1
-    if (rows * depth * cols * stack < MIN_SHARED_FLOPS or out is not None and (
-            out.dtype != a.dtype or out.shape != a.shape[:-1] + (cols,)
-            or np.shares_memory(out, a) or np.shares_memory(out, b))
-            or not blas_single()):
+    if (not blas_single() or rows * depth * cols * stack < MIN_SHARED_FLOPS
+            or out is not None and (out.dtype != a.dtype or out.shape != a.shape[:-1] + (cols,)
+                                    or np.shares_memory(out, a) or np.shares_memory(out, b))):
         return np.matmul(a, b, out=out)  # NumPy's checks, and its handling of overlaps
     if out is None:
         out = np.empty(a.shape[:-1] + (cols,), a.dtype)
@@ -210,3 +214,15 @@ def split(n, work, like=None, parts=None):
         return
     e = _edges(n, min(n, parts or 2 * threads()))
     share(lambda i: work(e[i], e[i + 1]), len(e) - 1)
+
+
+def _set_blas_on_import():
+    try:
+        many = threads() > 1
+    except ValueError:  # a bad FOVEA_NUM_THREADS: said when the count is first asked for
+        many = False
+    if many:
+        blas_single()
+
+
+_set_blas_on_import()
