@@ -40,35 +40,19 @@ def fill(out, value):
 
 @numba.njit(inline="always")
 def add_taps(out, c, src, step):
-    """out[k] += Σ_t c[t]·src[t·step + k] for the (one to five) taps t < c.size, in one pass:
-    each tap of a kernel row, shifted by ``step``, loaded once per output element."""
-    nt, m = c.size, out.size
-    s0 = src[:m]
-    if nt == 1:
-        add_scaled(out, c[0], s0)
-        return
-    s1 = src[step:step + m]
-    if nt == 2:
-        c0, c1 = c[0], c[1]
+    """out[k] += Σ_t c[t]·src[t·step + k] for the taps t < c.size: five in one pass (each tap
+    of a kernel row, shifted by ``step``, loaded once per output element), fewer one by one
+    (one vectorized loop less to compile for each tap count left out)."""
+    m = out.size
+    if c.size == 5:
+        s0, s1, s2 = src[:m], src[step:step + m], src[2 * step:2 * step + m]
+        s3, s4 = src[3 * step:3 * step + m], src[4 * step:4 * step + m]
+        c0, c1, c2, c3, c4 = c[0], c[1], c[2], c[3], c[4]
         for k in range(m):
-            out[k] += c0 * s0[k] + c1 * s1[k]
+            out[k] += c0 * s0[k] + c1 * s1[k] + c2 * s2[k] + c3 * s3[k] + c4 * s4[k]
         return
-    s2 = src[2 * step:2 * step + m]
-    if nt == 3:
-        c0, c1, c2 = c[0], c[1], c[2]
-        for k in range(m):
-            out[k] += c0 * s0[k] + c1 * s1[k] + c2 * s2[k]
-        return
-    s3 = src[3 * step:3 * step + m]
-    if nt == 4:
-        c0, c1, c2, c3 = c[0], c[1], c[2], c[3]
-        for k in range(m):
-            out[k] += c0 * s0[k] + c1 * s1[k] + c2 * s2[k] + c3 * s3[k]
-        return
-    s4 = src[4 * step:4 * step + m]
-    c0, c1, c2, c3, c4 = c[0], c[1], c[2], c[3], c[4]
-    for k in range(m):
-        out[k] += c0 * s0[k] + c1 * s1[k] + c2 * s2[k] + c3 * s3[k] + c4 * s4[k]
+    for t in range(c.size):
+        add_scaled(out, c[t], src[t * step:t * step + m])
 
 
 @numba.njit(inline="always")
