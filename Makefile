@@ -10,6 +10,7 @@ PIP     = $(PY) -m pip install --quiet --disable-pip-version-check
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
 	$(PIP) -e '.[fast]'
 	touch $@
 
